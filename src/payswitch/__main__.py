@@ -1,0 +1,5 @@
+import sys
+
+from payswitch.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `payswitch` command line: one module per command group."""

@@ -1,0 +1,1 @@
+"""The double-entry ledger: which postings each state change writes, and their verification."""

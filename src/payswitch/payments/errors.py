@@ -1,0 +1,86 @@
+"""Typed domain errors. The server edge maps each class to a gRPC status in one table."""
+
+
+class PaymentError(Exception):
+    """Base of every refusal the switch explains to its caller; `reason` is machine-readable."""
+
+    reason = "payment_error"
+
+    def __init__(self, message: str, **metadata: str):
+        super().__init__(message)
+        self.metadata = metadata
+
+
+class InvalidRequest(PaymentError):
+    """One or more fields are missing or malformed; `violations` maps field path to description."""
+
+    reason = "invalid_argument"
+
+    def __init__(self, violations: dict[str, str]):
+        self.violations = violations
+        super().__init__("; ".join(f"{field}: {text}" for field, text in violations.items()))
+
+
+class PaymentNotFound(PaymentError):
+    reason = "payment_not_found"
+
+    def __init__(self, payment_id: str):
+        super().__init__(f"no payment {payment_id[:64]!r} for this merchant", payment_id=payment_id[:64])
+
+
+class IllegalTransition(PaymentError):
+    reason = "illegal_transition"
+
+    def __init__(self, operation: str, status: str):
+        super().__init__(f"cannot {operation.lower()} a payment that is {status}", status=status,
+                         operation=operation)
+
+
+class OperationPending(PaymentError):
+    reason = "operation_pending"
+
+    def __init__(self, operation_id: str):
+        super().__init__(f"operation {operation_id} on this payment has no known outcome yet",
+                         operation_id=operation_id)
+
+
+class CurrencyMismatch(PaymentError):
+    reason = "currency_mismatch"
+
+    def __init__(self, expected: str, got: str):
+        super().__init__(f"amount currency {got} differs from the payment's {expected}", expected=expected)
+
+
+class AmountExceeded(PaymentError):
+    def __init__(self, reason: str, available_minor: int):
+        self.reason = reason
+        super().__init__(f"amount exceeds the {available_minor} minor units available",
+                         available_minor=str(available_minor))
+
+
+class IdempotencyKeyReused(PaymentError):
+    reason = "idempotency_key_reused"
+
+    def __init__(self):
+        super().__init__("this idempotency key was already used with a different request")
+
+
+class RequestInProgress(PaymentError):
+    reason = "request_in_progress"
+
+    def __init__(self):
+        super().__init__("a request with this idempotency key is still in progress; retry with the same key")
+
+
+class StoreUnavailable(PaymentError):
+    reason = "store_unavailable"
+
+    def __init__(self, detail: str = "the payment store is unavailable"):
+        super().__init__(detail)
+
+
+class ShuttingDown(PaymentError):
+    reason = "shutting_down"
+
+    def __init__(self):
+        super().__init__("the switch is shutting down; retry with the same key")

@@ -1,0 +1,1 @@
+"""Durable state: the store interface, its SQLite backend and schema migrations."""

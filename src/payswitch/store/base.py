@@ -1,0 +1,196 @@
+"""The store interface the payment service writes through, and the records it stores.
+
+A Change is one payment's state transition with everything that must be durable with it (the
+operation, the ledger postings, the idempotency record). A backend commits many Changes in one
+transaction (group commit) but each Change succeeds or fails on its own.
+"""
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSummary:
+    """What is kept of a payment method: never the full card number nor the CVV."""
+
+    kind: str  # "card" or "wallet"
+    card_bin: str = ""
+    card_last4: str = ""
+    exp_month: int = 0
+    exp_year: int = 0
+    scheme: str = ""
+    wallet_provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    payment_id: str
+    merchant_id: str
+    merchant_reference: str
+    status: PaymentStatus
+    currency: str
+    amount_minor: int
+    captured_minor: int
+    refunded_minor: int
+    channel: str
+    method: MethodSummary
+    authorization_id: str
+    decline_code: str
+    decline_message: str
+    # The operation whose channel outcome is not known yet; blocks further operations.
+    pending_operation_id: str | None
+    # Incremented by every update; a Change names the version it was computed from.
+    version: int
+    created_at_us: int
+    updated_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    operation_id: str
+    payment_id: str
+    kind: OperationKind
+    status: OperationStatus
+    amount_minor: int
+    currency: str
+    channel_reference: str
+    decline_code: str
+    decline_message: str
+    idempotency_key: str
+    created_at_us: int
+    updated_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One leg of a double-entry transaction: positive debits, negative credits."""
+
+    transaction_id: str
+    payment_id: str
+    account: str
+    currency: str
+    amount_minor: int
+    created_at_us: int
+
+
+class IdempotencyState(enum.Enum):
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    merchant_id: str
+    key: str
+    method: str
+    fingerprint: bytes
+    state: IdempotencyState
+    # The serialized response first returned, replayed byte for byte; None while in progress.
+    response: bytes | None
+    payment_id: str
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One atomic state transition.
+
+    payment: inserted when expected_version is None, else updated only if the stored version equals
+    expected_version (StaleWrite otherwise); the stored version becomes payment.version.
+    operation: inserted or replaced. postings: appended. idempotency: IN_PROGRESS is inserted
+    (IdempotencyConflict if the merchant+key exists), DONE replaces the existing row.
+    """
+
+    payment: PaymentRecord | None = None
+    expected_version: int | None = None
+    operation: OperationRecord | None = None
+    postings: tuple[Posting, ...] = ()
+    idempotency: IdempotencyRecord | None = None
+
+
+class StoreError(Exception):
+    """Base of store failures."""
+
+
+class StaleWrite(StoreError):
+    """The payment changed since the Change was computed (another process acted on it)."""
+
+
+class IdempotencyConflict(StoreError):
+    """The merchant + idempotency key already has a record."""
+
+
+class StoreClosed(StoreError):
+    """The store was closed; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerImbalance:
+    transaction_id: str
+    currency: str
+    sum_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    payment_id: str
+    account: str
+    currency: str
+    balance_minor: int
+
+
+class PaymentStore(abc.ABC):
+    """What the service needs of durable storage. Every method is safe to call from the event loop."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Creates or migrates the schema and starts the writer."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Commits what was queued, then stops; later calls raise StoreClosed."""
+
+    @abc.abstractmethod
+    async def apply(self, change: Change) -> None:
+        """Commits one Change durably before returning; raises StaleWrite or IdempotencyConflict."""
+
+    @abc.abstractmethod
+    async def apply_many(self, changes: Sequence[Change]) -> list[StoreError | None]:
+        """Commits several Changes in one transaction; each gets its own result (None when applied)."""
+
+    @abc.abstractmethod
+    async def get_payment(self, merchant_id: str, payment_id: str) -> PaymentRecord | None:
+        """The merchant's payment, or None (also when it belongs to another merchant)."""
+
+    @abc.abstractmethod
+    async def get_operations(self, payment_id: str) -> list[OperationRecord]:
+        """A payment's operations, oldest first."""
+
+    @abc.abstractmethod
+    async def get_idempotency(self, merchant_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_payments(self, merchant_id: str, created_from_us: int | None, created_to_us: int | None,
+                            limit: int, before: tuple[int, str] | None) -> list[PaymentRecord]:
+        """Newest first: created_from_us <= created_at_us < created_to_us, and strictly before the
+        (created_at_us, payment_id) cursor when one is given."""
+
+    @abc.abstractmethod
+    async def purge_idempotency(self, created_before_us: int) -> int:
+        """Deletes DONE idempotency records older than the bound; returns how many."""
+
+    @abc.abstractmethod
+    async def ledger_imbalances(self) -> list[LedgerImbalance]:
+        """Every (transaction, currency) whose postings do not sum to zero."""
+
+    @abc.abstractmethod
+    async def ledger_balances(self) -> list[AccountBalance]:
+        """The balance of every (payment, account, currency) with postings."""
+
+    @abc.abstractmethod
+    async def all_payments(self) -> list[PaymentRecord]:
+        """Every payment (for ledger verification and reports)."""
