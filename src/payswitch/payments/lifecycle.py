@@ -48,13 +48,7 @@ def _require(status: PaymentStatus, allowed: tuple[PaymentStatus, ...], operatio
 def check_capture(status, currency, authorized_minor, pending_operation_id, amount) -> int:
     """The amount to capture (all of it when `amount` is None)."""
     _require(status, (PaymentStatus.AUTHORIZED,), OperationKind.CAPTURE, pending_operation_id)
-    if amount is None:
-        return authorized_minor
-    if amount.currency != currency:
-        raise CurrencyMismatch(currency, amount.currency)
-    if amount.amount_minor > authorized_minor:
-        raise AmountExceeded("amount_exceeds_authorized", authorized_minor)
-    return amount.amount_minor
+    return _requested(amount, currency, authorized_minor, "amount_exceeds_authorized")
 
 
 def check_void(status, pending_operation_id) -> None:
@@ -64,13 +58,17 @@ def check_void(status, pending_operation_id) -> None:
 def check_refund(status, currency, captured_minor, refunded_minor, pending_operation_id, amount) -> int:
     """The amount to refund (all that is left when `amount` is None)."""
     _require(status, REFUNDABLE, OperationKind.REFUND, pending_operation_id)
-    refundable = captured_minor - refunded_minor
+    return _requested(amount, currency, captured_minor - refunded_minor, "amount_exceeds_refundable")
+
+
+def _requested(amount, currency, available_minor, reason) -> int:
+    """The amount asked for, all that is available when none was given, never more than that."""
     if amount is None:
-        return refundable
+        return available_minor
     if amount.currency != currency:
         raise CurrencyMismatch(currency, amount.currency)
-    if amount.amount_minor > refundable:
-        raise AmountExceeded("amount_exceeds_refundable", refundable)
+    if amount.amount_minor > available_minor:
+        raise AmountExceeded(reason, available_minor)
     return amount.amount_minor
 
 
