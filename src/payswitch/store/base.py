@@ -136,6 +136,14 @@ class LedgerImbalance:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerTotals:
+    """How much the ledger holds, so a verification can say how much it checked."""
+
+    transactions: int
+    postings: int
+
+
+@dataclass(frozen=True, slots=True)
 class AccountBalance:
     payment_id: str
     account: str
@@ -190,6 +198,10 @@ class PaymentStore(abc.ABC):
     @abc.abstractmethod
     async def ledger_balances(self) -> list[AccountBalance]:
         """The balance of every (payment, account, currency) with postings."""
+
+    @abc.abstractmethod
+    async def ledger_totals(self) -> LedgerTotals:
+        """The number of distinct transactions and of postings."""
 
     @abc.abstractmethod
     async def all_payments(self) -> list[PaymentRecord]:
