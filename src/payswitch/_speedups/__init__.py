@@ -1,0 +1,1 @@
+"""Compiled twins of the hot path (built from ext/payswitch/_speedups); import them only through payswitch.hotpath."""
