@@ -1,0 +1,68 @@
+"""`payswitch channel-sim`: serve the channel simulator over gRPC until SIGINT or SIGTERM."""
+
+import argparse
+import asyncio
+import sys
+
+from ..channels.simulator import ChannelSimulator
+from ..channels.simulator_service import start_simulator_server
+from . import runtime
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "channel-sim",
+        help="serve the deterministic channel simulator (a fake bank) over gRPC",
+        description="Serve the PaymentChannel simulator: test cards decide the outcome "
+        "(see docs/channel-simulator.md). Prints 'channel-sim listening on HOST:PORT' when ready.",
+    )
+    parser.add_argument("--listen", default="127.0.0.1:50061",
+                        help="address to bind, HOST:PORT; port 0 picks a free one (default %(default)s)")
+    parser.add_argument("--latency-ms", type=_non_negative_float, default=0.0,
+                        help="delay added to every call, in milliseconds (default %(default)s)")
+    parser.add_argument("--failure-rate", type=_probability, default=0.0,
+                        help="probability 0.0-1.0 of a simulated INTERNAL error before acting (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the random source for --failure-rate")
+    parser.add_argument("--timeout-delay", type=_non_negative_float, default=30.0,
+                        help="seconds the timeout test card holds its reply (default %(default)s)")
+    parser.add_argument("--grace", type=_non_negative_float, default=5.0,
+                        help="seconds in-flight calls get to finish on shutdown (default %(default)s)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    simulator = ChannelSimulator(
+        latency_ms=args.latency_ms,
+        failure_rate=args.failure_rate,
+        seed=args.seed,
+        timeout_delay_s=args.timeout_delay,
+    )
+    return runtime.run(_serve(simulator, args.listen, args.grace))
+
+
+async def _serve(simulator: ChannelSimulator, listen: str, grace: float) -> int:
+    stop = asyncio.Event()
+    server, port = await start_simulator_server(simulator, listen)
+    host = listen.rpartition(":")[0]
+    print(f"channel-sim listening on {host}:{port}", flush=True)
+    try:
+        with runtime.stop_on_signals(stop):
+            await stop.wait()
+    finally:
+        await server.stop(grace)
+    print("channel-sim stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0.0 and 1.0, got {text}")
+    return value

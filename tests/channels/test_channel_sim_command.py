@@ -1,0 +1,61 @@
+"""`payswitch channel-sim` as an operator runs it: a process that serves, answers, and stops on SIGTERM."""
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from payswitch.channels.base import Outcome
+from payswitch.channels.grpc_client import GrpcChannelClient
+from payswitch.v1 import channel_pb2, types_pb2
+
+READY_WITHIN_S = 20
+STOP_WITHIN_S = 10
+
+
+def read_line(stream, deadline: float) -> str:
+    remaining = deadline - time.monotonic()
+    ready, _, _ = select.select([stream], [], [], max(remaining, 0))
+    if not ready:
+        raise AssertionError("channel-sim printed no ready line in time")
+    return stream.readline()
+
+
+@pytest.mark.slow
+def test_serves_until_sigterm():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "payswitch", "channel-sim", "--listen", "127.0.0.1:0", "--timeout-delay", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = read_line(process.stdout, time.monotonic() + READY_WITHIN_S)
+        assert line.startswith("channel-sim listening on 127.0.0.1:"), (line, process.poll())
+        address = line.split()[-1]
+        assert int(address.rpartition(":")[2]) > 0
+
+        async def call_once():
+            client = GrpcChannelClient("sim", address)
+            try:
+                request = channel_pb2.ChannelAuthorizeRequest(
+                    reference="cli_1", merchant_id="m_alpha",
+                    amount=types_pb2.Money(amount_minor=1000, currency="USD"),
+                    card=types_pb2.Card(number="4000000000000002", exp_month=12, exp_year=2030))
+                return await client.authorize(request, 5)
+            finally:
+                await client.close()
+
+        response = asyncio.run(call_once())
+        assert (response.outcome, response.decline_code) == (Outcome.DECLINED, "do_not_honor")
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(STOP_WITHIN_S) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
