@@ -1,0 +1,27 @@
+"""Signing metadata for one merchant key, per docs/signing.md."""
+
+import secrets
+import time
+
+from ..hotpath import signing
+
+
+class RequestSigner:
+    """Makes the five x-payswitch-* entries for a request; each call draws a fresh nonce."""
+
+    def __init__(self, merchant_id: str, key_id: str, secret: bytes, clock=time.time):
+        self.merchant_id = merchant_id
+        self._key_id = key_id
+        self._secret = secret
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"RequestSigner({self.merchant_id!r}, {self._key_id!r}, secret=***)"
+
+    def metadata(self, method: str, body: bytes) -> tuple[tuple[str, str], ...]:
+        timestamp = str(int(self._clock()))
+        nonce = secrets.token_urlsafe(24)
+        signature = signing.sign(self._secret, method, self.merchant_id, self._key_id, timestamp, nonce, body)
+        return ((signing.MERCHANT_HEADER, self.merchant_id), (signing.KEY_ID_HEADER, self._key_id),
+                (signing.TIMESTAMP_HEADER, timestamp), (signing.NONCE_HEADER, nonce),
+                (signing.SIGNATURE_HEADER, signature))

@@ -1,0 +1,1 @@
+"""The payment service: commands in, durable state changes and channel calls, responses out."""

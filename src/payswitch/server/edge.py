@@ -1,0 +1,61 @@
+"""The PaymentSwitch gRPC handlers: every call arrives as raw bytes so the signature covers exactly
+what was sent, then is parsed, validated and handed to the service; errors become statuses here."""
+
+import logging
+import time
+
+import grpc
+
+from ..hotpath import signing
+from ..payments.errors import PaymentError
+from ..processing.service import PaymentService
+from . import errors, validation
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "payswitch.v1.PaymentSwitch"
+
+
+def _year_month(clock) -> tuple[int, int]:
+    now = time.gmtime(clock())
+    return now.tm_year, now.tm_mon
+
+
+class SwitchEdge:
+    def __init__(self, verifier, service: PaymentService, clock=time.time):
+        self._verifier = verifier
+        self._service = service
+        self._clock = clock
+        self._operations = {
+            "Authorize": lambda merchant, body: service.authorize(
+                validation.authorize_command(merchant, body, _year_month(clock))),
+            "Capture": lambda merchant, body: service.capture(validation.capture_command(merchant, body)),
+            "Void": lambda merchant, body: service.void(validation.void_command(merchant, body)),
+            "Refund": lambda merchant, body: service.refund(validation.refund_command(merchant, body)),
+            "GetPayment": lambda merchant, body: service.get_payment(merchant, validation.payment_id(body)),
+            "ListPayments": lambda merchant, body: service.list_payments(merchant, *validation.list_query(body)),
+        }
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, {
+            name: grpc.unary_unary_rpc_method_handler(self._unary(name)) for name in self._operations})
+
+    def _unary(self, name: str):
+        method = f"/{SERVICE_NAME}/{name}"
+        operation = self._operations[name]
+
+        async def handle(body: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            try:
+                merchant = self._verifier.verify(method, context.invocation_metadata() or (), body)
+            except signing.SigningError as failure:
+                log.info("rejected %s: %s", name, failure.reason)
+                await context.abort_with_status(errors.status_for_signing_failure(failure.reason))
+            try:
+                return await operation(merchant, body)
+            except PaymentError as error:
+                await context.abort_with_status(errors.status_for_payment_error(error))
+            except Exception:  # noqa: BLE001 - the caller gets INTERNAL, the server keeps serving
+                log.exception("%s failed for merchant %s", name, merchant)
+                await context.abort_with_status(errors.INTERNAL)
+
+        return handle
