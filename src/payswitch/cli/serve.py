@@ -1,0 +1,42 @@
+"""`payswitch serve`: run the switch until SIGINT/SIGTERM, then drain in-flight calls."""
+
+import asyncio
+import sys
+
+from ..config import ConfigError, load_config
+from . import runtime
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("serve", help="run the payment switch")
+    parser.add_argument("--config", required=True, help="TOML configuration file")
+    parser.add_argument("--db", help="SQLite database path (overrides [switch] database)")
+    parser.add_argument("--listen", help="address to listen on (overrides [switch] listen)")
+    parser.add_argument("--log-level", default="INFO")
+    parser.set_defaults(handler=run)
+
+
+async def _serve(config, args) -> int:
+    from ..server.app import SwitchApp
+
+    app = SwitchApp(config, database=args.db, listen=args.listen)
+    stop = asyncio.Event()
+    with runtime.stop_on_signals(stop):
+        port = await app.start()
+        host = (args.listen or config.listen).rsplit(":", 1)[0]
+        print(f"payswitch listening on {host}:{port}", flush=True)
+        await stop.wait()
+        print(f"stopping: finishing in-flight calls (grace {config.grace_seconds:g} s)", flush=True)
+        await app.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def run(args) -> int:
+    runtime.configure_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"payswitch serve: {error}", file=sys.stderr)
+        return 2
+    return runtime.run(_serve(config, args))
