@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SOURCES := pyproject.toml setup.py $(wildcard protos/payswitch/v1/*.proto ext/payswitch/_speedups/*.pyx ext/payswitch/_speedups/*.pxd)
+
+.PHONY: demo test test-compiled test-pure bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Editable install: generates src/payswitch/v1 from protos/ and compiles ext/ in place.
+$(INSTALLED): $(BIN)/python $(SOURCES)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/payswitch demo
+
+# The whole suite twice: with the compiled hot path (a missing build fails a test) and with the twins.
+test: test-compiled test-pure
+
+test-compiled: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+test-pure: $(INSTALLED)
+	PAYSWITCH_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q
+
+bench: $(INSTALLED)
+	$(BIN)/python -m pytest benchmarks/micro --benchmark-group-by=group -q
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/payswitch/v1/*_pb2*.py* src/payswitch/_speedups/*.so
