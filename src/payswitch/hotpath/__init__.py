@@ -34,7 +34,7 @@ def compiled_module(name: str) -> ModuleType | None:
         return None
 
 
-signing, _signing_backend = _load("signing")
-
 #: Which implementation each hot-path module uses in this process.
-BACKENDS = {"signing": _signing_backend}
+BACKENDS: dict[str, str] = {}
+for _name in MODULES:
+    globals()[_name], BACKENDS[_name] = _load(_name)
