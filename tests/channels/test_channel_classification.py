@@ -5,37 +5,18 @@ in-process client calling the simulator directly; both must classify every answe
 """
 
 import asyncio
-import contextlib
 import time
 
 import pytest
 
 from payswitch.channels.base import Outcome
-from payswitch.channels.grpc_client import GrpcChannelClient
-from payswitch.channels.in_process import InProcessChannelClient
 from payswitch.channels.simulator import ChannelSimulator
-from payswitch.channels.simulator_service import start_simulator_server
 
 from channel_requests import authorize, capture, inquire, refund, void, wallet_authorize
+from channel_transports import TRANSPORT_IDS, TRANSPORTS
 
 
-@contextlib.asynccontextmanager
-async def grpc_transport(simulator):
-    server, port = await start_simulator_server(simulator, "127.0.0.1:0")
-    client = GrpcChannelClient("sim", f"127.0.0.1:{port}", default_timeout=5)
-    try:
-        yield client
-    finally:
-        await client.close()
-        await server.stop(0)
-
-
-@contextlib.asynccontextmanager
-async def in_process_transport(simulator):
-    yield InProcessChannelClient("sim", simulator, default_timeout=5)
-
-
-@pytest.fixture(params=[grpc_transport, in_process_transport], ids=["grpc", "in_process"])
+@pytest.fixture(params=TRANSPORTS, ids=TRANSPORT_IDS)
 def connect(request):
     """An async context manager: connect(simulator) yields a ChannelClient for it."""
     return request.param

@@ -1,6 +1,7 @@
 """`payswitch channel-sim` as an operator runs it: a process that serves, answers, and stops on SIGTERM."""
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -26,25 +27,39 @@ def read_line(stream, deadline: float) -> str:
     return stream.readline()
 
 
-@pytest.mark.slow
-def test_serves_until_sigterm():
+@contextlib.contextmanager
+def channel_sim(*flags):
+    """A running `payswitch channel-sim` with `flags`; yields its address and the process."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "payswitch", "channel-sim", "--listen", "127.0.0.1:0", "--timeout-delay", "1"],
+        [sys.executable, "-m", "payswitch", "channel-sim", "--listen", "127.0.0.1:0", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         line = read_line(process.stdout, time.monotonic() + READY_WITHIN_S)
         assert line.startswith("channel-sim listening on 127.0.0.1:"), (line, process.poll())
         address = line.split()[-1]
         assert int(address.rpartition(":")[2]) > 0
+        yield address, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
 
+
+def authorize_request(reference, number):
+    return channel_pb2.ChannelAuthorizeRequest(
+        reference=reference, merchant_id="m_alpha", amount=types_pb2.Money(amount_minor=1000, currency="USD"),
+        card=types_pb2.Card(number=number, exp_month=12, exp_year=2030))
+
+
+@pytest.mark.slow
+def test_serves_until_sigterm():
+    with channel_sim("--timeout-delay", "1") as (address, process):
         async def call_once():
             client = GrpcChannelClient("sim", address)
             try:
-                request = channel_pb2.ChannelAuthorizeRequest(
-                    reference="cli_1", merchant_id="m_alpha",
-                    amount=types_pb2.Money(amount_minor=1000, currency="USD"),
-                    card=types_pb2.Card(number="4000000000000002", exp_month=12, exp_year=2030))
-                return await client.authorize(request, 5)
+                return await client.authorize(authorize_request("cli_1", "4000000000000002"), 5)
             finally:
                 await client.close()
 
@@ -53,9 +68,23 @@ def test_serves_until_sigterm():
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(STOP_WITHIN_S) == 0, process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        process.stderr.close()
+
+
+@pytest.mark.slow
+def test_no_batch_answers_batch_unimplemented_so_the_client_sends_single_calls():
+    with channel_sim("--no-batch") as (address, process):
+        async def batch_once():
+            client = GrpcChannelClient("sim", address)
+            try:
+                requests = [authorize_request("cli_1", "4242424242424242"),
+                            authorize_request("cli_2", "4000000000000002")]
+                return await client.batch(requests, 5), client.batch_supported
+            finally:
+                await client.close()
+
+        responses, batch_supported = asyncio.run(batch_once())
+        assert [(response.outcome, response.decline_code) for response in responses] == [
+            (Outcome.APPROVED, ""), (Outcome.DECLINED, "do_not_honor")]
+        assert batch_supported is False
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(STOP_WITHIN_S) == 0, process.stderr.read()

@@ -3,10 +3,15 @@
 A ChannelClient never raises for a channel's failure; it says what the switch may conclude:
 APPROVED or DECLINED (the channel decided), FAILED (the channel surely did not act), or UNKNOWN
 (it may have acted: the payment becomes PENDING and is never re-sent elsewhere).
+
+`batch` sends many operations at once and answers each as its single call would; every client has it,
+since the default sends the single calls concurrently.
 """
 
 import abc
+import asyncio
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..v1 import channel_pb2
@@ -26,6 +31,31 @@ class ChannelResponse:
     # For DECLINED and FAILED: a machine-readable reason ("insufficient_funds", "channel_error", ...).
     decline_code: str = ""
     message: str = ""
+
+
+#: The operations a Batch may carry, by request type; each name is both the ChannelClient method and
+#: the ChannelBatchItem field (Inquire is never batched: it is the switch's follow-up, one at a time).
+BATCH_OPERATIONS: dict[type, str] = {
+    channel_pb2.ChannelAuthorizeRequest: "authorize",
+    channel_pb2.ChannelCaptureRequest: "capture",
+    channel_pb2.ChannelVoidRequest: "void",
+    channel_pb2.ChannelRefundRequest: "refund",
+}
+
+BatchableRequest = (channel_pb2.ChannelAuthorizeRequest | channel_pb2.ChannelCaptureRequest
+                    | channel_pb2.ChannelVoidRequest | channel_pb2.ChannelRefundRequest)
+
+
+def batch_operation_names(requests: Sequence[BatchableRequest]) -> list[str]:
+    """The operation of each request, checked for all before anything is sent, so a wrong type can
+    never leave a batch half sent."""
+    names = []
+    for index, request in enumerate(requests):
+        name = BATCH_OPERATIONS.get(type(request))
+        if name is None:
+            raise TypeError(f"requests[{index}] is a {type(request).__name__}, not an operation a batch carries")
+        names.append(name)
+    return names
 
 
 class ChannelClient(abc.ABC):
@@ -48,6 +78,15 @@ class ChannelClient(abc.ABC):
     @abc.abstractmethod
     async def inquire(self, request: channel_pb2.ChannelInquireRequest, timeout: float) -> ChannelResponse:
         """The outcome of an earlier operation; UNKNOWN while the channel cannot say."""
+
+    async def batch(self, requests: Sequence[BatchableRequest], timeout: float | None = None) -> list[ChannelResponse]:
+        """One ChannelResponse per request, in order, each classified as its single call would be.
+
+        This default sends the single calls concurrently, which is what a channel without Batch gets;
+        clients whose channel has Batch override it to send one call."""
+        names = batch_operation_names(requests)
+        calls = (getattr(self, name)(request, timeout) for name, request in zip(names, requests, strict=True))
+        return list(await asyncio.gather(*calls))
 
     async def close(self) -> None:
         """Releases connections."""

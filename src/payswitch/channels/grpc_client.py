@@ -25,6 +25,11 @@ in-process client):
                           "channel_not_found" (never reached the channel, and never will); every other
                           status, including a refused connection, -> UNKNOWN.
 
+Batch carries many operations in one call; each item is classified by the same table (see
+`batching`), a whole-call status once for all items. A channel answering Batch with UNIMPLEMENTED has
+no Batch: the client remembers that for its lifetime and sends concurrent single calls instead, each
+with the batch's timeout.
+
 Calls use wait_for_ready=False so a channel that cannot be reached fails at once instead of queueing
 until the deadline (which would turn a sure "not sent" into an unknown). An unexpected exception from
 the gRPC library is also UNKNOWN; the caller's own cancellation propagates. No response message ever
@@ -33,11 +38,13 @@ quotes the request, so card data cannot leak through it.
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import grpc
 
 from ..v1 import channel_pb2, channel_pb2_grpc
-from .base import ChannelClient, ChannelResponse, Outcome
+from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome
+from .batching import batch_request, classify_batch_response, classify_batch_status, same_for_all
 from .status_mapping import classify_result, classify_status
 
 logger = logging.getLogger(__name__)
@@ -57,6 +64,8 @@ class GrpcChannelClient(ChannelClient):
         self._channel: grpc.aio.Channel | None = None
         self._stub: channel_pb2_grpc.PaymentChannelStub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # False once the channel answered Batch with UNIMPLEMENTED.
+        self.batch_supported = True
 
     def __repr__(self) -> str:
         return f"GrpcChannelClient(name={self.name!r}, target={self.target!r})"
@@ -79,6 +88,35 @@ class GrpcChannelClient(ChannelClient):
     async def inquire(self, request: channel_pb2.ChannelInquireRequest,
                       timeout: float | None = None) -> ChannelResponse:
         return await self._call("Inquire", request, timeout, inquire=True)
+
+    async def batch(self, requests: Sequence[BatchableRequest],
+                    timeout: float | None = None) -> list[ChannelResponse]:
+        """One Batch call for all `requests`, or concurrent single calls if the channel has no Batch."""
+        if not requests:
+            return []
+        if not self.batch_supported:
+            return await super().batch(requests, timeout)
+        sent = batch_request(requests)
+        try:
+            response = await self._current_stub().Batch(
+                sent,
+                timeout=self.default_timeout if timeout is None else timeout,
+                wait_for_ready=False,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.UNIMPLEMENTED:
+                # The channel did not act; it answers single calls, idempotent by reference.
+                self.batch_supported = False
+                logger.info("channel %s has no Batch; sending single calls", self.name)
+                return await super().batch(requests, timeout)
+            return classify_batch_status(len(requests), error.code().name, error.details() or "",
+                                         debug_text=error.debug_error_string() or "")
+        except Exception as error:  # noqa: BLE001 - any surprise after the call started may hide an act
+            logger.warning("channel %s: Batch of %d raised %s; outcome unknown", self.name, len(requests),
+                           type(error).__name__)
+            return same_for_all(len(requests), ChannelResponse(
+                Outcome.UNKNOWN, message=f"channel call raised {type(error).__name__}; outcome unknown"))
+        return classify_batch_response(response, requests)
 
     async def close(self) -> None:
         channel, self._channel, self._stub, self._loop = self._channel, None, None, None

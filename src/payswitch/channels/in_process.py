@@ -4,13 +4,17 @@ It classifies exactly as the gRPC client does (the table in `status_mapping`): a
 status it names, so FAILED with "channel_<code>" (UNKNOWN for Inquire unless NOT_FOUND); a timeout is
 UNKNOWN, since the simulator may have acted before the deadline (the timeout test card does).
 Requests cross as bytes, as on the wire, so neither side can hold or change the other's message.
+Batch goes to `simulator.batch` and is read as the gRPC client reads it (`batching`), falling back to
+concurrent single calls, for good, when the simulator answers UNIMPLEMENTED.
 """
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from ..v1 import channel_pb2
-from .base import ChannelClient, ChannelResponse, Outcome
+from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome
+from .batching import batch_request, classify_batch_response, classify_batch_status, same_for_all
 from .simulator import ChannelRejected, ChannelSimulator
 from .status_mapping import classify_result, classify_status
 
@@ -25,6 +29,8 @@ class InProcessChannelClient(ChannelClient):
         self.name = name
         self.simulator = simulator
         self.default_timeout = default_timeout
+        # False once the simulator answered Batch with UNIMPLEMENTED.
+        self.batch_supported = True
 
     def __repr__(self) -> str:
         return f"InProcessChannelClient(name={self.name!r})"
@@ -47,6 +53,31 @@ class InProcessChannelClient(ChannelClient):
     async def inquire(self, request: channel_pb2.ChannelInquireRequest,
                       timeout: float | None = None) -> ChannelResponse:
         return await self._call(self.simulator.inquire, request, timeout, inquire=True)
+
+    async def batch(self, requests: Sequence[BatchableRequest],
+                    timeout: float | None = None) -> list[ChannelResponse]:
+        """One simulator.batch for all `requests`, or concurrent single calls if it has no Batch."""
+        if not requests:
+            return []
+        if not self.batch_supported:
+            return await super().batch(requests, timeout)
+        sent = channel_pb2.ChannelBatchRequest.FromString(batch_request(requests).SerializeToString())
+        try:
+            response = await asyncio.wait_for(self.simulator.batch(sent),
+                                              self.default_timeout if timeout is None else timeout)
+        except ChannelRejected as rejected:
+            if rejected.code == "UNIMPLEMENTED":
+                self.batch_supported = False
+                return await super().batch(requests, timeout)
+            return classify_batch_status(len(requests), rejected.code, rejected.message)
+        except TimeoutError:
+            return classify_batch_status(len(requests), "DEADLINE_EXCEEDED", "Deadline Exceeded")
+        except Exception as error:  # noqa: BLE001 - a simulator bug must not read as "did not act"
+            logger.warning("channel %s: Batch of %d raised %s; outcome unknown", self.name, len(requests),
+                           type(error).__name__)
+            return same_for_all(len(requests), ChannelResponse(
+                Outcome.UNKNOWN, message=f"channel call raised {type(error).__name__}; outcome unknown"))
+        return classify_batch_response(response, requests)
 
     async def _call(self, method, request, timeout: float | None, *, inquire: bool = False) -> ChannelResponse:
         sent = type(request).FromString(request.SerializeToString())

@@ -1,6 +1,6 @@
 """A deterministic fake bank that keeps the PaymentChannel contract, for tests, demos and load runs.
 
-`ChannelSimulator` implements the five PaymentChannel methods as plain async methods over the
+`ChannelSimulator` implements the PaymentChannel methods as plain async methods over the
 channel_pb2 messages: it returns a `ChannelResult` for every decided operation and raises
 `ChannelRejected(code, message)` -- `code` a gRPC status name -- when it did not act. The gRPC
 service in `simulator_service` and `InProcessChannelClient` both wrap it, so this module has no
@@ -45,9 +45,19 @@ The contract's promises, as kept here:
 
 `failure_rate` draws from the injected random source once per new operation (after `latency_ms`,
 before deciding) and once per Inquire; a hit is INTERNAL and nothing is done. A repeat of a decided
-reference is never failed, since that would deny the first answer. `calls` counts calls per PaymentChannel method name
-("Authorize", "Capture", "Void", "Refund", "Inquire"), `acted` the operations decided (approved or
-declined) per method name; repeats and rejections are not in `acted`.
+reference is never failed, since that would deny the first answer. `calls` counts calls per
+PaymentChannel method name ("Authorize", "Capture", "Void", "Refund", "Inquire", "Batch"), a batch's
+items also under their own names; `acted` the operations decided (approved or declined) per method
+name; repeats and rejections are not in `acted`.
+
+Batch (optional in the contract; `batch_enabled=False` answers UNIMPLEMENTED) answers each item as its
+single call would, with the same idempotency and state; new items are decided in item order (so a
+capture may follow its authorization in the same batch), then repeats get their first answers. What batching changes is time: `latency_ms` is paid once per batch,
+with every new item already received (Inquire says IN_PROGRESS) and none decided, so a batch cancelled
+during it acts on nothing. The failure roll is per new item, as for single calls. A timeout card or
+`tok_timeout` in a batch holds the WHOLE reply for `timeout_delay_s` after every item is decided, as a
+bank answering a batch in one message would: the caller's deadline expires, every item is unknown to
+it, and Inquire finds each item's decision. A repeat of such a batch answers at once.
 """
 
 import asyncio
@@ -55,11 +65,12 @@ import hashlib
 import itertools
 import random as random_module
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..payments.money import InvalidMoney, Money
 from ..v1 import channel_pb2, types_pb2
-from .status_mapping import REJECTION_CODES
+from .status_mapping import REJECTION_CODES, status_number
 
 
 class ChannelRejected(Exception):
@@ -137,6 +148,22 @@ class _Operation:
     settled: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(slots=True)
+class _BatchItem:
+    """One item of a Batch between its receipt and its answer."""
+
+    method: str = ""
+    request: object = None
+    decide: Callable | None = None
+    fingerprint: bytes = b""
+    # Set when the item is answered without deciding (malformed, or its reference used otherwise).
+    rejection: tuple[str, str] | None = None
+    # The operation whose answer this item gets: registered by this batch when `decides`, else an
+    # earlier one (a repeat) or one still being decided by another call or an earlier item.
+    operation: _Operation | None = None
+    decides: bool = False
+
+
 class ChannelSimulator:
     """A fake bank keeping all state in memory; see the module docstring for its rules."""
 
@@ -148,6 +175,8 @@ class ChannelSimulator:
         seed: int | None = None,
         timeout_delay_s: float = 30.0,
         random: random_module.Random | None = None,
+        batch_enabled: bool = True,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ):
         if latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
@@ -158,11 +187,16 @@ class ChannelSimulator:
         self.latency_ms = latency_ms
         self.failure_rate = failure_rate
         self.timeout_delay_s = timeout_delay_s
+        #: False answers Batch with UNIMPLEMENTED, as a channel that does not offer it would.
+        self.batch_enabled = batch_enabled
+        # Every latency and hold goes through this, so a test can count or skip them.
+        self._sleep = sleep
         self._random = random if random is not None else random_module.Random(seed)
         self._reference_numbers = itertools.count(1)
         self._operations: dict[str, _Operation] = {}
         self._authorizations: dict[str, _Authorization] = {}
-        #: Calls received per PaymentChannel method name ("Authorize", "Capture", "Void", "Refund", "Inquire").
+        #: Calls received per PaymentChannel method name ("Authorize", "Capture", "Void", "Refund", "Inquire",
+        #: "Batch"); a batch's items are also counted under their own names.
         self.calls: Counter[str] = Counter()
         #: Operations decided (approved or declined) per method name; a repeat is not counted again.
         self.acted: Counter[str] = Counter()
@@ -171,7 +205,7 @@ class ChannelSimulator:
     def acted_total(self) -> int:
         return sum(self.acted.values())
 
-    # -- the five PaymentChannel methods ------------------------------------------------------------
+    # -- the PaymentChannel methods ----------------------------------------------------------------
 
     async def authorize(self, request: channel_pb2.ChannelAuthorizeRequest) -> channel_pb2.ChannelResult:
         return await self._operate("Authorize", request, self._decide_authorize)
@@ -208,6 +242,37 @@ class ChannelSimulator:
         return channel_pb2.ChannelResult(reference=reference, outcome=_IN_PROGRESS,
                                          message="the operation is being processed")
 
+    async def batch(self, request: channel_pb2.ChannelBatchRequest) -> channel_pb2.ChannelBatchResponse:
+        """Every item answered as its single call would be, deciding in item order after one latency;
+        see the module docstring for the timeout card."""
+        self.calls["Batch"] += 1
+        if not self.batch_enabled:
+            raise ChannelRejected("UNIMPLEMENTED", "this channel does not implement Batch")
+        items = [self._receive_item(item) for item in request.items]
+        try:
+            await self._wait_latency()
+            hold_reply = False
+            # New items are decided first, in item order, so none waits behind another call still
+            # deciding a repeated reference (as concurrent single calls would not); repeats follow.
+            for item in items:
+                if item.decides:
+                    hold_reply = self._decide_item(item) or hold_reply
+            for item in items:
+                if item.rejection is None and not item.decides:
+                    hold_reply = await self._await_first_answer(item) or hold_reply
+        except BaseException:
+            # Cancelled (or broken) midway: what is decided stays decided, the rest was never done.
+            for item in items:
+                if item.decides and not item.operation.settled.is_set():
+                    self._release(item.request.reference, item.operation)
+            raise
+        response = channel_pb2.ChannelBatchResponse()
+        for item in items:
+            _answer_item(response.results.add(), item)
+        if hold_reply:
+            await self._sleep(self.timeout_delay_s)
+        return response
+
     # -- the idempotent frame around every acting method ----------------------------------------------
 
     async def _operate(self, method, request, decide) -> channel_pb2.ChannelResult:
@@ -216,7 +281,7 @@ class ChannelSimulator:
         if not reference:
             await self._wait_latency()
             raise ChannelRejected("INVALID_ARGUMENT", "reference is required")
-        fingerprint = hashlib.sha256(method.encode() + b"\0" + request.SerializeToString(deterministic=True)).digest()
+        fingerprint = _fingerprint(method, request)
         while (operation := self._operations.get(reference)) is not None:
             if operation.fingerprint is not None and operation.fingerprint != fingerprint:
                 await self._wait_latency()
@@ -224,39 +289,109 @@ class ChannelSimulator:
             if operation.settled.is_set():
                 # A decided or refused reference: the first answer again, never a second act.
                 await self._wait_latency()
-                if operation.result is not None:
-                    return _copy(operation.result)
-                raise ChannelRejected(*operation.rejection)
+                return _first_answer(operation)
             # The same operation is being decided by a concurrent call: wait for its answer. If that
             # call is cancelled before deciding, its entry is gone and this call decides instead.
             await operation.settled.wait()
 
-        operation = _Operation(fingerprint=fingerprint)
-        self._operations[reference] = operation
+        operation = self._register(reference, fingerprint)
         try:
             await self._wait_latency()
+        except BaseException:
+            self._release(reference, operation)
+            raise
+        result, hold_reply = self._decide(method, operation, request, decide)
+        if hold_reply:
+            await self._sleep(self.timeout_delay_s)
+        return _copy(result)
+
+    def _register(self, reference: str, fingerprint: bytes) -> _Operation:
+        """Marks `reference` received and undecided: Inquire says IN_PROGRESS, repeats wait for it."""
+        operation = _Operation(fingerprint=fingerprint)
+        self._operations[reference] = operation
+        return operation
+
+    def _release(self, reference: str, operation: _Operation) -> None:
+        """Forgets an operation cancelled before its decision: nothing was done, the reference is free."""
+        if self._operations.get(reference) is operation:
+            del self._operations[reference]
+        operation.settled.set()
+
+    def _decide(self, method: str, operation: _Operation, request, decide):
+        """Rolls the failure and decides a registered operation, settling it either way. Nothing here
+        awaits, so the check and the act are one step."""
+        try:
             self._roll_failure()
-            # From here to the end of decide() nothing awaits: check and act are one step.
             result, hold_reply = decide(request)
         except ChannelRejected as rejected:
             operation.rejection = (rejected.code, rejected.message)
             operation.settled.set()
             raise
         except BaseException:
-            # Cancelled (or broken) before deciding: nothing was done, the reference stays free.
-            del self._operations[reference]
-            operation.settled.set()
+            self._release(request.reference, operation)
             raise
         operation.result = result
         operation.settled.set()
         self.acted[method] += 1
-        if hold_reply:
-            await asyncio.sleep(self.timeout_delay_s)
-        return _copy(result)
+        return result, hold_reply
+
+    # -- a batch's items: received together, decided one by one ---------------------------------------
+
+    _BATCH_METHODS = {"authorize": "Authorize", "capture": "Capture", "void": "Void", "refund": "Refund"}
+
+    def _receive_item(self, batch_item: channel_pb2.ChannelBatchItem) -> _BatchItem:
+        """What the single call would do on arrival, without waiting: answer at once, register the
+        operation, or note the one it must wait for."""
+        item = _BatchItem()
+        kind = batch_item.WhichOneof("operation")
+        if kind is None:
+            item.rejection = ("INVALID_ARGUMENT", "the batch item carries no operation")
+            return item
+        item.method = self._BATCH_METHODS[kind]
+        item.request = getattr(batch_item, kind)
+        item.decide = getattr(self, "_decide_" + kind)
+        self.calls[item.method] += 1
+        reference = item.request.reference
+        if not reference:
+            item.rejection = ("INVALID_ARGUMENT", "reference is required")
+            return item
+        item.fingerprint = _fingerprint(item.method, item.request)
+        operation = self._operations.get(reference)
+        if operation is None:
+            item.operation, item.decides = self._register(reference, item.fingerprint), True
+        elif operation.fingerprint is not None and operation.fingerprint != item.fingerprint:
+            item.rejection = ("FAILED_PRECONDITION", "reference already used for a different operation")
+        else:
+            item.operation = operation
+        return item
+
+    def _decide_item(self, item: _BatchItem) -> bool:
+        """Decides a new item; True when the reply must be held (the timeout card)."""
+        try:
+            _, hold_reply = self._decide(item.method, item.operation, item.request, item.decide)
+        except ChannelRejected:
+            return False  # the rejection is on the operation, where the answer is read from
+        return hold_reply
+
+    async def _await_first_answer(self, item: _BatchItem) -> bool:
+        """A repeat's first answer, once the call (or earlier item) deciding it is done; if that call
+        was cancelled before deciding, the reference is free and this item decides it instead."""
+        reference = item.request.reference
+        while not (item.operation.settled.is_set() and self._operations.get(reference) is item.operation):
+            await item.operation.settled.wait()
+            operation = self._operations.get(reference)
+            if operation is None:
+                item.operation, item.decides = self._register(reference, item.fingerprint), True
+                return self._decide_item(item)
+            if operation.fingerprint is not None and operation.fingerprint != item.fingerprint:
+                item.rejection = ("FAILED_PRECONDITION", "reference already used for a different operation")
+                return False
+            item.operation = operation
+        return False
 
     async def _wait_latency(self) -> None:
         if self.latency_ms:
-            await asyncio.sleep(self.latency_ms / 1000)
+            await self._sleep(self.latency_ms / 1000)
 
     def _roll_failure(self) -> None:
         if self.failure_rate and self._random.random() < self.failure_rate:
@@ -370,6 +505,30 @@ def _check_currency(authorization: _Authorization, amount: Money) -> None:
             "INVALID_ARGUMENT", f"currency {amount.currency} differs from the authorization's "
             f"{authorization.amount.currency}"
         )
+
+
+def _fingerprint(method: str, request) -> bytes:
+    """What tells a repeat from another operation under the same reference, without keeping the request."""
+    return hashlib.sha256(method.encode() + b"\0" + request.SerializeToString(deterministic=True)).digest()
+
+
+def _first_answer(operation: _Operation) -> channel_pb2.ChannelResult:
+    """A settled operation's answer again: its result, or its rejection raised."""
+    if operation.result is not None:
+        return _copy(operation.result)
+    raise ChannelRejected(*operation.rejection)
+
+
+def _answer_item(slot: channel_pb2.ChannelBatchItemResult, item: _BatchItem) -> None:
+    """Writes the item's answer: the operation's result, or the status its single call would return."""
+    rejection = item.rejection
+    if rejection is None:
+        if item.operation.result is not None:
+            slot.result.CopyFrom(item.operation.result)
+            return
+        rejection = item.operation.rejection
+    slot.error.code = status_number(rejection[0])
+    slot.error.message = rejection[1]
 
 
 def _copy(result: channel_pb2.ChannelResult) -> channel_pb2.ChannelResult:

@@ -7,7 +7,8 @@ from .simulator import ChannelRejected, ChannelSimulator
 
 
 class SimulatorServicer(channel_pb2_grpc.PaymentChannelServicer):
-    """PaymentChannel over a ChannelSimulator; a ChannelRejected becomes the status it names."""
+    """PaymentChannel over a ChannelSimulator; a ChannelRejected becomes the status it names (for
+    Batch, the simulator's UNIMPLEMENTED when built with batch_enabled=False)."""
 
     def __init__(self, simulator: ChannelSimulator):
         self.simulator = simulator
@@ -26,6 +27,9 @@ class SimulatorServicer(channel_pb2_grpc.PaymentChannelServicer):
 
     async def Inquire(self, request, context):
         return await self._answer(self.simulator.inquire, request, context)
+
+    async def Batch(self, request, context):
+        return await self._answer(self.simulator.batch, request, context)
 
     @staticmethod
     async def _answer(method, request, context):

@@ -36,6 +36,10 @@ Inquire reports on an EARLIER operation, so only two answers are conclusive abou
     any other status                     UNKNOWN: the inquiry failed, which says nothing about the
                                          operation (an INTERNAL on Inquire must not turn a possibly
                                          approved authorization into FAILED).
+
+Batch answers each item as its single call would, so an item's result and an item's ChannelError
+(its status number, see `status_name`) go through the same two functions; how a whole Batch call's
+status or a malformed Batch reply spreads to the items is in `payswitch.channels.batching`.
 """
 
 import re
@@ -69,6 +73,15 @@ OUTCOME_UNKNOWN_CODES = frozenset({
 
 #: Status names the simulator (and a ChannelRejected) may carry.
 REJECTION_CODES = DID_NOT_ACT_CODES | {"UNAVAILABLE"}
+
+#: gRPC status names by their wire number (fixed by the gRPC protocol): a Batch item's ChannelError
+#: carries the number, and this module classifies by name.
+STATUS_NAMES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+)
+_STATUS_NUMBERS = {name: number for number, name in enumerate(STATUS_NAMES)}
 
 # Texts grpc-core puts in an UNAVAILABLE it made itself when no connection could be established, so
 # the request was never sent. grpc 1.85 reports a refused loopback port as
@@ -153,6 +166,16 @@ def classify_status(code: str, details: str, *, inquire: bool = False, debug_tex
     if code == "UNAVAILABLE" and connection_not_established(evidence):
         return ChannelResponse(Outcome.FAILED, decline_code=decline_code_for(code), message=message)
     return ChannelResponse(Outcome.UNKNOWN, message=message)
+
+
+def status_name(number: int) -> str:
+    """The name of a status number; a number gRPC does not define gets a name no rule knows (UNKNOWN)."""
+    return STATUS_NAMES[number] if 0 <= number < len(STATUS_NAMES) else f"CODE_{number}"
+
+
+def status_number(name: str) -> int:
+    """The wire number of a status name, for a ChannelError."""
+    return _STATUS_NUMBERS[name]
 
 
 def decline_code_for(code: str) -> str:

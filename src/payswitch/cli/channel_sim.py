@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of the random source for --failure-rate")
     parser.add_argument("--timeout-delay", type=_non_negative_float, default=30.0,
                         help="seconds the timeout test card holds its reply (default %(default)s)")
+    parser.add_argument("--no-batch", dest="batch", action="store_false",
+                        help="answer Batch with UNIMPLEMENTED, like a channel without it, so the switch "
+                        "falls back to single calls")
     parser.add_argument("--grace", type=_non_negative_float, default=5.0,
                         help="seconds in-flight calls get to finish on shutdown (default %(default)s)")
     parser.set_defaults(handler=run)
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         failure_rate=args.failure_rate,
         seed=args.seed,
         timeout_delay_s=args.timeout_delay,
+        batch_enabled=args.batch,
     )
     return runtime.run(_serve(simulator, args.listen, args.grace))
 
