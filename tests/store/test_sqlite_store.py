@@ -427,3 +427,18 @@ def test_a_cancelled_open_still_stops_its_threads(tmp_path):
     for writer in writers:
         writer.join(timeout=5)
     assert not any(writer.is_alive() for writer in writers)
+
+
+def test_idempotency_records_are_read_for_a_whole_batch_in_one_call(tmp_path):
+    keys = [f"idem-{i}" for i in range(1_200)]  # more than one query's worth of parameters
+
+    async def scenario(store):
+        await store.apply(Change(payment=payment(), operation=operation()))
+        await store.apply_many([Change(idempotency=idempotency(key)) for key in keys[::3]])
+        return (await store.get_idempotency_many(MERCHANT, [*keys, "absent"]),
+                await store.get_idempotency_many("another-merchant", keys), await store.get_idempotency_many(MERCHANT, []))
+
+    found, foreign, empty = run_with_store(tmp_path / "s.db", scenario)
+    assert sorted(found) == sorted(keys[::3])
+    assert found["idem-3"] == idempotency("idem-3")
+    assert foreign == {} and empty == {}

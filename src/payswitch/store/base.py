@@ -182,6 +182,10 @@ class PaymentStore(abc.ABC):
     async def get_idempotency(self, merchant_id: str, key: str) -> IdempotencyRecord | None: ...
 
     @abc.abstractmethod
+    async def get_idempotency_many(self, merchant_id: str, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        """The records that exist among `keys`, by key: one round trip for a whole batch."""
+
+    @abc.abstractmethod
     async def list_payments(self, merchant_id: str, created_from_us: int | None, created_to_us: int | None,
                             limit: int, before: tuple[int, str] | None) -> list[PaymentRecord]:
         """Newest first: created_from_us <= created_at_us < created_to_us, and strictly before the
