@@ -9,6 +9,7 @@ Operations on one payment are serialized (KeyedLocks in-process, the version gua
 and a payment with an operation of unknown outcome refuses further operations until it is resolved.
 """
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -19,16 +20,17 @@ from ..channels.base import ChannelResponse, Outcome
 from ..ledger import postings
 from ..payments import lifecycle
 from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, VoidCommand
-from ..payments.errors import InvalidRequest, PaymentNotFound, RequestInProgress, ShuttingDown, StoreUnavailable
+from ..payments.errors import InvalidRequest, PaymentNotFound
 from ..payments.ids import IdSource
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
-from ..store.base import (Change, IdempotencyConflict, IdempotencyRecord, IdempotencyState, MethodSummary,
-                          OperationRecord, PaymentRecord, PaymentStore, StaleWrite, StoreClosed, StoreError)
+from ..store.base import (Change, IdempotencyRecord, IdempotencyState, MethodSummary, OperationRecord, PaymentRecord,
+                          PaymentStore, StoreError)
 from ..v1 import channel_pb2, switch_pb2, types_pb2
 from . import render
 from .channel_directory import ChannelDirectory
 from .idempotency import IdempotencyGate
 from .locks import KeyedLocks
+from .store_errors import as_payment_error, checked
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,23 @@ _RESPONSE_TYPES = {
     OperationKind.VOID: switch_pb2.VoidResponse,
     OperationKind.REFUND: switch_pb2.RefundResponse,
 }
+
+
+_CLIENT_ERROR = ChannelResponse(Outcome.UNKNOWN, message="channel client error")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AuthorizationIntent:
+    payment: PaymentRecord
+    operation: OperationRecord
+    idempotency: IdempotencyRecord
+    channel_name: str
+    binding: object
+    request: channel_pb2.ChannelAuthorizeRequest
+
+    @property
+    def change(self) -> Change:
+        return Change(payment=self.payment, operation=self.operation, idempotency=self.idempotency)
 
 
 def _wall_clock_us() -> int:
@@ -87,6 +106,36 @@ class PaymentService:
         return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
                                     lambda: self._operate(command, fingerprint, OperationKind.REFUND))
 
+    async def execute_batch(self, merchant_id: str, commands: list) -> list:
+        """Runs a batch's items, each a command or the PaymentError its validation raised, and returns
+        one outcome per item: the serialized response or an exception.
+
+        Authorizations (the bulk of traffic) share one idempotency read, two commits and one channel
+        call per channel; other operations run concurrently through the single-operation path, where
+        the store's group commit still merges their writes.
+        """
+        outcomes: list = list(commands)
+        authorizations = [(index, command) for index, command in enumerate(commands)
+                          if isinstance(command, AuthorizeCommand)]
+        waiting = []
+        if authorizations:
+            fingerprints = [command.fingerprint() for _, command in authorizations]
+            first_by_key = {}
+            for (_, command), fingerprint in zip(authorizations, fingerprints):
+                first_by_key.setdefault(command.idempotency_key, (command, fingerprint))
+            futures = self._gate.run_many(
+                merchant_id, [(command.idempotency_key, fingerprint)
+                              for (_, command), fingerprint in zip(authorizations, fingerprints)],
+                lambda claimed: self._authorize_many([first_by_key[key] for key, _ in claimed]))
+            waiting += [(index, asyncio.shield(future)) for (index, _), future in zip(authorizations, futures)]
+        single = {CaptureCommand: self.capture, VoidCommand: self.void, RefundCommand: self.refund}
+        waiting += [(index, single[type(command)](command)) for index, command in enumerate(commands)
+                    if type(command) in single]
+        results = await asyncio.gather(*(awaitable for _, awaitable in waiting), return_exceptions=True)
+        for (index, _), result in zip(waiting, results):
+            outcomes[index] = result
+        return outcomes
+
     # -- reads --------------------------------------------------------------------------------------
 
     async def get_payment(self, merchant_id: str, payment_id: str) -> bytes:
@@ -96,11 +145,11 @@ class PaymentService:
     async def list_payments(self, merchant_id: str, created_from_us: int | None, created_to_us: int | None,
                             limit: int, page_token: str) -> bytes:
         before = _decode_page_token(page_token, created_from_us, created_to_us) if page_token else None
-        records = await self._read(self._store.list_payments(merchant_id, created_from_us, created_to_us,
+        records = await checked(self._store.list_payments(merchant_id, created_from_us, created_to_us,
                                                              limit + 1, before))
         response = switch_pb2.ListPaymentsResponse()
         for record in records[:limit]:
-            operations = await self._read(self._store.get_operations(record.payment_id))
+            operations = await checked(self._store.get_operations(record.payment_id))
             response.payments.append(render.payment(record, operations))
         if len(records) > limit:
             last = records[limit - 1]
@@ -111,6 +160,36 @@ class PaymentService:
     # -- the two-commit flow ------------------------------------------------------------------------
 
     async def _authorize(self, command: AuthorizeCommand, fingerprint: bytes) -> bytes:
+        intent = self._authorization_intent(command, fingerprint)
+        await self._commit(intent.change)
+        response = await self._call_channel(intent.binding.client.authorize, intent.request, intent.binding.timeout_s)
+        change, body = self._settlement(intent.payment, [], intent.operation, response, intent.idempotency)
+        await self._commit(change)
+        return body
+
+    async def _authorize_many(self, items: list[tuple[AuthorizeCommand, bytes]]) -> list:
+        """The batch form of _authorize: the same two commits, each one transaction for the whole batch,
+        and one channel call per channel; every item ends with its own response or error."""
+        intents = [self._authorization_intent(command, fingerprint) for command, fingerprint in items]
+        outcomes: list = await self._commit_many([intent.change for intent in intents])
+        accepted = [index for index, outcome in enumerate(outcomes) if outcome is None]
+        by_channel: dict[str, list[int]] = {}
+        for index in accepted:
+            by_channel.setdefault(intents[index].channel_name, []).append(index)
+        answers = await asyncio.gather(*(self._call_channel_batch(intents, indices) for indices in by_channel.values()))
+        settlements = {}
+        for indices, responses in zip(by_channel.values(), answers):
+            for index, response in zip(indices, responses, strict=True):
+                intent = intents[index]
+                settlements[index] = self._settlement(intent.payment, [], intent.operation, response, intent.idempotency)
+        committed = await self._commit_many([change for change, _ in settlements.values()])
+        for (index, (_, body)), error in zip(settlements.items(), committed):
+            outcomes[index] = body if error is None else error
+        return outcomes
+
+    def _authorization_intent(self, command: AuthorizeCommand, fingerprint: bytes) -> "_AuthorizationIntent":
+        """The first commit of an authorization (payment, operation and key, all PENDING) and the
+        channel request that follows it."""
         channel_name, binding = self._channels.for_merchant(command.merchant_id)
         now = self._clock_us()
         payment_id, operation_id = self._ids.payment_id(), self._ids.operation_id()
@@ -135,13 +214,11 @@ class PaymentService:
                                         amount.currency, command.idempotency_key, now)
         idempotency = IdempotencyRecord(command.merchant_id, command.idempotency_key, "Authorize", fingerprint,
                                         IdempotencyState.IN_PROGRESS, None, payment_id, now)
-        await self._commit(Change(payment=payment, operation=operation, idempotency=idempotency))
         request = channel_pb2.ChannelAuthorizeRequest(
             reference=operation_id, merchant_id=command.merchant_id,
             amount=render.money(amount.amount_minor, amount.currency), description=command.description,
             **channel_method)
-        response = await self._call_channel(binding.client.authorize, request, binding.timeout_s)
-        return await self._settle(payment, [], operation, response, idempotency)
+        return _AuthorizationIntent(payment, operation, idempotency, channel_name, binding, request)
 
     async def _operate(self, command, fingerprint: bytes, kind: OperationKind) -> bytes:
         async with self._locks.hold(command.payment_id):
@@ -181,52 +258,55 @@ class PaymentService:
                 request = channel_pb2.ChannelRefundRequest(
                     reference=operation_id, authorization_reference=payment.authorization_id, amount=money)
             response = await self._call_channel(call, request, binding.timeout_s)
-            return await self._settle(pending, operations, operation, response, idempotency)
+            change, body = self._settlement(pending, operations, operation, response, idempotency)
+            await self._commit(change)
+            return body
 
-    async def _settle(self, payment: PaymentRecord, earlier: list[OperationRecord], operation: OperationRecord,
-                      response: ChannelResponse, idempotency: IdempotencyRecord) -> bytes:
-        """Commits the channel's answer with its postings and the response; returns the response."""
+    def _settlement(self, payment: PaymentRecord, earlier: list[OperationRecord], operation: OperationRecord,
+                    response: ChannelResponse, idempotency: IdempotencyRecord) -> tuple[Change, bytes]:
+        """The second commit: the channel's answer with its postings and the response it produces."""
         now = self._clock_us()
         operation = dataclasses.replace(
             operation, status=_OPERATION_STATUS[response.outcome], channel_reference=response.channel_reference,
             decline_code=response.decline_code, decline_message=response.message, updated_at_us=now)
-        settled, entries = self._apply_outcome(payment, operation, response, now)
-        settled = dataclasses.replace(settled, version=payment.version + 1, updated_at_us=now)
+        changes, entries = self._apply_outcome(payment, operation, response, now)
+        settled = dataclasses.replace(payment, version=payment.version + 1, updated_at_us=now, **changes)
         body = _RESPONSE_TYPES[operation.kind](
             payment=render.payment(settled, [*earlier, operation]), operation=render.operation(operation),
         ).SerializeToString()
-        done = dataclasses.replace(idempotency, state=IdempotencyState.DONE, response=body)
-        await self._commit(Change(payment=settled, expected_version=payment.version, operation=operation,
-                                  postings=entries, idempotency=done))
-        return body
+        done = IdempotencyRecord(idempotency.merchant_id, idempotency.key, idempotency.method, idempotency.fingerprint,
+                                 IdempotencyState.DONE, body, idempotency.payment_id, idempotency.created_at_us)
+        return Change(payment=settled, expected_version=payment.version, operation=operation, postings=entries,
+                      idempotency=done), body
 
     @staticmethod
     def _apply_outcome(payment: PaymentRecord, operation: OperationRecord, response: ChannelResponse, now: int):
-        """The payment after the channel's answer, and the ledger postings that go with it."""
+        """How the channel's answer changes the payment (as field values), and the ledger postings that
+        go with it."""
         kind, outcome = operation.kind, response.outcome
         if outcome is Outcome.UNKNOWN:
-            return payment, ()
+            return {}, ()
         if kind is OperationKind.AUTHORIZATION:
             if outcome is Outcome.APPROVED:
-                return (dataclasses.replace(payment, status=PaymentStatus.AUTHORIZED, pending_operation_id=None),
+                return ({"status": PaymentStatus.AUTHORIZED, "pending_operation_id": None},
                         postings.authorization(operation.operation_id, payment.payment_id, payment.merchant_id,
                                                payment.channel, payment.currency, payment.amount_minor, now))
             status = PaymentStatus.DECLINED if outcome is Outcome.DECLINED else PaymentStatus.FAILED
-            return (dataclasses.replace(payment, status=status, pending_operation_id=None,
-                                        decline_code=response.decline_code, decline_message=response.message), ())
+            return ({"status": status, "pending_operation_id": None, "decline_code": response.decline_code,
+                     "decline_message": response.message}, ())
         if outcome is not Outcome.APPROVED:
-            return dataclasses.replace(payment, pending_operation_id=None), ()
+            return {"pending_operation_id": None}, ()
         ids = (operation.operation_id, payment.payment_id, payment.merchant_id, payment.channel, payment.currency)
         if kind is OperationKind.CAPTURE:
-            return (dataclasses.replace(payment, status=PaymentStatus.CAPTURED, captured_minor=operation.amount_minor,
-                                        pending_operation_id=None),
+            return ({"status": PaymentStatus.CAPTURED, "captured_minor": operation.amount_minor,
+                     "pending_operation_id": None},
                     postings.capture(*ids, payment.amount_minor, operation.amount_minor, now))
         if kind is OperationKind.VOID:
-            return (dataclasses.replace(payment, status=PaymentStatus.VOIDED, pending_operation_id=None),
+            return ({"status": PaymentStatus.VOIDED, "pending_operation_id": None},
                     postings.hold_release(*ids, payment.amount_minor, now))
         refunded = payment.refunded_minor + operation.amount_minor
-        return (dataclasses.replace(payment, refunded_minor=refunded, pending_operation_id=None,
-                                    status=lifecycle.status_after_refund(payment.captured_minor, refunded)),
+        return ({"refunded_minor": refunded, "pending_operation_id": None,
+                 "status": lifecycle.status_after_refund(payment.captured_minor, refunded)},
                 postings.refund(*ids, operation.amount_minor, now))
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -237,10 +317,10 @@ class PaymentService:
                                "", "", "", idempotency_key, now, now)
 
     async def _load(self, merchant_id: str, payment_id: str) -> tuple[PaymentRecord, list[OperationRecord]]:
-        payment = await self._read(self._store.get_payment(merchant_id, payment_id))
+        payment = await checked(self._store.get_payment(merchant_id, payment_id))
         if payment is None:
             raise PaymentNotFound(payment_id)
-        return payment, await self._read(self._store.get_operations(payment_id))
+        return payment, await checked(self._store.get_operations(payment_id))
 
     @staticmethod
     async def _call_channel(call, request, timeout_s: float) -> ChannelResponse:
@@ -248,30 +328,32 @@ class PaymentService:
             return await call(request, timeout_s)
         except Exception:  # noqa: BLE001 - a client bug must not pass for a decline: the outcome is unknown
             log.exception("channel client raised; treating the outcome as unknown")
-            return ChannelResponse(Outcome.UNKNOWN, message="channel client error")
-
-    async def _commit(self, change: Change) -> None:
-        try:
-            await self._store.apply(change)
-        except IdempotencyConflict:
-            raise
-        except StaleWrite:
-            raise RequestInProgress() from None
-        except StoreClosed:
-            raise ShuttingDown() from None
-        except StoreError as error:
-            log.error("store write failed: %s", error)
-            raise StoreUnavailable() from None
+            return _CLIENT_ERROR
 
     @staticmethod
-    async def _read(awaitable):
+    async def _call_channel_batch(intents: list["_AuthorizationIntent"], indices: list[int]) -> list[ChannelResponse]:
+        binding = intents[indices[0]].binding
         try:
-            return await awaitable
-        except StoreClosed:
-            raise ShuttingDown() from None
+            responses = await binding.client.batch([intents[index].request for index in indices], binding.timeout_s)
+        except Exception:  # noqa: BLE001 - as in _call_channel, for every item of the batch
+            log.exception("channel client raised on a batch; treating every outcome as unknown")
+            return [_CLIENT_ERROR] * len(indices)
+        if len(responses) != len(indices):
+            log.error("channel client answered %d of %d batch items; treating all as unknown",
+                      len(responses), len(indices))
+            return [_CLIENT_ERROR] * len(indices)
+        return responses
+
+    async def _commit(self, change: Change) -> None:
+        await checked(self._store.apply(change))
+
+    async def _commit_many(self, changes: list[Change]) -> list[Exception | None]:
+        """One transaction for many changes; each gets None or the error its caller should see."""
+        try:
+            results = await self._store.apply_many(changes)
         except StoreError as error:
-            log.error("store read failed: %s", error)
-            raise StoreUnavailable() from None
+            return [as_payment_error(error)] * len(changes)
+        return [None if result is None else as_payment_error(result) for result in results]
 
 
 def _filters(created_from_us, created_to_us) -> list:
