@@ -8,7 +8,7 @@ import importlib
 import os
 from types import ModuleType
 
-MODULES = ("signing",)
+MODULES = ("signing", "wire", "routing_table")
 
 
 def _load(name: str) -> tuple[ModuleType, str]:
