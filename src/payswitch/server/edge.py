@@ -10,6 +10,7 @@ from ..hotpath import signing
 from ..payments.errors import PaymentError
 from ..processing.service import PaymentService
 from . import errors, validation
+from .batch import BatchRunner, StreamHandler
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ class SwitchEdge:
         self._verifier = verifier
         self._service = service
         self._clock = clock
+        batches = BatchRunner(service, clock)
+        self._stream = StreamHandler(verifier, batches)
         self._operations = {
             "Authorize": lambda merchant, body: service.authorize(
                 validation.authorize_command(merchant, body, _year_month(clock))),
@@ -34,11 +37,13 @@ class SwitchEdge:
             "Refund": lambda merchant, body: service.refund(validation.refund_command(merchant, body)),
             "GetPayment": lambda merchant, body: service.get_payment(merchant, validation.payment_id(body)),
             "ListPayments": lambda merchant, body: service.list_payments(merchant, *validation.list_query(body)),
+            "Batch": batches.run,
         }
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(SERVICE_NAME, {
-            name: grpc.unary_unary_rpc_method_handler(self._unary(name)) for name in self._operations})
+        handlers = {name: grpc.unary_unary_rpc_method_handler(self._unary(name)) for name in self._operations}
+        handlers["Stream"] = grpc.stream_stream_rpc_method_handler(self._stream.handle)
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
     def _unary(self, name: str):
         method = f"/{SERVICE_NAME}/{name}"
