@@ -19,9 +19,14 @@ class RequestSigner:
         return f"RequestSigner({self.merchant_id!r}, {self._key_id!r}, secret=***)"
 
     def metadata(self, method: str, body: bytes) -> tuple[tuple[str, str], ...]:
+        merchant, key_id, timestamp, nonce, signature = self.values(method, body)
+        return ((signing.MERCHANT_HEADER, merchant), (signing.KEY_ID_HEADER, key_id),
+                (signing.TIMESTAMP_HEADER, timestamp), (signing.NONCE_HEADER, nonce),
+                (signing.SIGNATURE_HEADER, signature))
+
+    def values(self, method: str, body: bytes) -> tuple[str, str, str, str, str]:
+        """(merchant, key id, timestamp, nonce, signature): for a stream message, which carries them itself."""
         timestamp = str(int(self._clock()))
         nonce = secrets.token_urlsafe(24)
         signature = signing.sign(self._secret, method, self.merchant_id, self._key_id, timestamp, nonce, body)
-        return ((signing.MERCHANT_HEADER, self.merchant_id), (signing.KEY_ID_HEADER, self._key_id),
-                (signing.TIMESTAMP_HEADER, timestamp), (signing.NONCE_HEADER, nonce),
-                (signing.SIGNATURE_HEADER, signature))
+        return self.merchant_id, self._key_id, timestamp, nonce, signature

@@ -6,12 +6,13 @@ carries the same idempotency key and can never be mistaken for a new payment nor
 
 import asyncio
 import random
-import secrets
 import time
 
 import grpc
 
 from ..v1 import switch_pb2, types_pb2
+from . import requests
+from .batch import BatchStream, batch_request
 from .signer import RequestSigner
 
 SERVICE = "/payswitch.v1.PaymentSwitch/"
@@ -23,17 +24,8 @@ _RESPONSES = {
     "Refund": switch_pb2.RefundResponse,
     "GetPayment": switch_pb2.GetPaymentResponse,
     "ListPayments": switch_pb2.ListPaymentsResponse,
+    "Batch": switch_pb2.BatchResponse,
 }
-
-
-def new_idempotency_key() -> str:
-    return "idem_" + secrets.token_hex(16)
-
-
-def _money(amount_minor: int | None, currency: str | None) -> types_pb2.Money | None:
-    if amount_minor is None:
-        return None
-    return types_pb2.Money(amount_minor=amount_minor, currency=currency)
 
 
 class SwitchClient:
@@ -78,28 +70,22 @@ class SwitchClient:
     async def authorize(self, amount_minor: int, currency: str, *, card: types_pb2.Card | None = None,
                         wallet: types_pb2.Wallet | None = None, merchant_reference: str, description: str = "",
                         idempotency_key: str | None = None) -> switch_pb2.AuthorizeResponse:
-        request = switch_pb2.AuthorizeRequest(
-            idempotency_key=idempotency_key or new_idempotency_key(), merchant_reference=merchant_reference,
-            amount=_money(amount_minor, currency), card=card, wallet=wallet, description=description)
-        return await self.call("Authorize", request)
+        return await self.call("Authorize", requests.authorize_request(
+            amount_minor, currency, card=card, wallet=wallet, merchant_reference=merchant_reference,
+            description=description, idempotency_key=idempotency_key))
 
     async def capture(self, payment_id: str, amount_minor: int | None = None, currency: str | None = None, *,
                       idempotency_key: str | None = None) -> switch_pb2.CaptureResponse:
-        request = switch_pb2.CaptureRequest(idempotency_key=idempotency_key or new_idempotency_key(),
-                                            payment_id=payment_id, amount=_money(amount_minor, currency))
-        return await self.call("Capture", request)
+        return await self.call("Capture", requests.capture_request(payment_id, amount_minor, currency,
+                                                                   idempotency_key=idempotency_key))
 
     async def void(self, payment_id: str, *, idempotency_key: str | None = None) -> switch_pb2.VoidResponse:
-        request = switch_pb2.VoidRequest(idempotency_key=idempotency_key or new_idempotency_key(),
-                                         payment_id=payment_id)
-        return await self.call("Void", request)
+        return await self.call("Void", requests.void_request(payment_id, idempotency_key=idempotency_key))
 
     async def refund(self, payment_id: str, amount_minor: int | None = None, currency: str | None = None, *,
                      reason: str = "", idempotency_key: str | None = None) -> switch_pb2.RefundResponse:
-        request = switch_pb2.RefundRequest(idempotency_key=idempotency_key or new_idempotency_key(),
-                                           payment_id=payment_id, amount=_money(amount_minor, currency),
-                                           reason=reason)
-        return await self.call("Refund", request)
+        return await self.call("Refund", requests.refund_request(payment_id, amount_minor, currency, reason=reason,
+                                                                 idempotency_key=idempotency_key))
 
     async def get_payment(self, payment_id: str) -> switch_pb2.GetPaymentResponse:
         return await self.call("GetPayment", switch_pb2.GetPaymentRequest(payment_id=payment_id))
@@ -108,3 +94,13 @@ class SwitchClient:
                             page_token: str = "") -> switch_pb2.ListPaymentsResponse:
         return await self.call("ListPayments", switch_pb2.ListPaymentsRequest(
             created_from=created_from, created_to=created_to, page_size=page_size, page_token=page_token))
+
+    async def batch(self, items, timeout: float | None = None) -> switch_pb2.BatchResponse:
+        """One Batch call: `items` is a BatchRequest or an iterable of requests/BatchItems. A retry
+        after a transient failure is safe: every item keeps its idempotency key."""
+        request = items if isinstance(items, switch_pb2.BatchRequest) else batch_request(items)
+        return await self.call("Batch", request, timeout)
+
+    def open_stream(self) -> BatchStream:
+        """A Stream call for many batches; `await stream.submit(batch)`, then `await stream.close()`."""
+        return BatchStream(self._channel, self.signer)
