@@ -13,7 +13,6 @@ Ranges of one length never overlap, so the library baselines (which cannot resol
 answer exactly as the tables do; each test checks that on its first batch.
 """
 
-import os
 import random
 from bisect import bisect_right
 from collections import deque
@@ -22,6 +21,7 @@ from functools import partial
 from itertools import cycle, islice, starmap
 
 import pytest
+from backends import backend_module
 
 from payswitch import hotpath
 
@@ -48,14 +48,7 @@ class BinRecord:
 
 
 def _backend_module(name):
-    if name == "pure":
-        return hotpath.pure_module("routing_table")
-    module = hotpath.compiled_module("routing_table")
-    if module is None:
-        if os.environ.get("PAYSWITCH_NO_EXTENSIONS") == "1":
-            pytest.skip("PAYSWITCH_NO_EXTENSIONS=1: compiled backend not wanted")
-        pytest.fail("payswitch._speedups.routing_table is not built (build_ext --inplace or pip install -e .)")
-    return module
+    return backend_module("routing_table", name)
 
 
 # ---- BIN ranges ----------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ same string to sign, the floor for any Python caller.
 """
 
 import hmac
-import os
 
 import pytest
+from backends import backend_module
 
 from payswitch import hotpath
 
@@ -31,14 +31,7 @@ VERIFY_REQUESTS = (VERIFY_WARMUP_ROUNDS + VERIFY_ROUNDS) * VERIFY_ITERATIONS + 1
 
 
 def _backend_module(name):
-    if name == "pure":
-        return hotpath.pure_module("signing")
-    module = hotpath.compiled_module("signing")
-    if module is None:
-        if os.environ.get("PAYSWITCH_NO_EXTENSIONS") == "1":
-            pytest.skip("PAYSWITCH_NO_EXTENSIONS=1: compiled backend not wanted")
-        pytest.fail("payswitch._speedups.signing is not built (build_ext --inplace or pip install -e .)")
-    return module
+    return backend_module("signing", name)
 
 
 @pytest.fixture(params=["compiled", "pure"])

@@ -7,11 +7,10 @@ The request is a typical card authorization of about 250 bytes. The library base
 the wire module (and what the pure twin still does, plus building its field object).
 """
 
-import os
 
 import pytest
+from backends import backend_module
 
-from payswitch import hotpath
 from payswitch.v1 import switch_pb2, types_pb2
 
 YEAR, MONTH = 2026, 6
@@ -28,14 +27,7 @@ def run(benchmark, function, *args, iterations=ITERATIONS):
 
 
 def _backend_module(name):
-    if name == "pure":
-        return hotpath.pure_module("wire")
-    module = hotpath.compiled_module("wire")
-    if module is None:
-        if os.environ.get("PAYSWITCH_NO_EXTENSIONS") == "1":
-            pytest.skip("PAYSWITCH_NO_EXTENSIONS=1: compiled backend not wanted")
-        pytest.fail("payswitch._speedups.wire is not built (build_ext --inplace or pip install -e .)")
-    return module
+    return backend_module("wire", name)
 
 
 @pytest.fixture(params=["compiled", "pure"])
