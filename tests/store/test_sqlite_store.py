@@ -1,6 +1,7 @@
 """SqliteStore against real files: Change semantics, group commit, durability settings, restart."""
 
 import asyncio
+import dataclasses
 import sqlite3
 import threading
 from importlib.resources import files
@@ -442,3 +443,25 @@ def test_idempotency_records_are_read_for_a_whole_batch_in_one_call(tmp_path):
     assert sorted(found) == sorted(keys[::3])
     assert found["idem-3"] == idempotency("idem-3")
     assert foreign == {} and empty == {}
+
+
+def test_one_stale_update_among_many_fails_alone_and_writes_nothing_of_itself(tmp_path):
+    """The all-at-once write path refuses as a whole, then each Change is applied on its own."""
+    async def scenario(store):
+        await store.apply_many([Change(payment=payment(f"p-{n}"), operation=operation(f"o-{n}", f"p-{n}"))
+                                for n in range(10)])
+        updates = [Change(payment=payment(f"p-{n}", version=2, status=PaymentStatus.CAPTURED, captured_minor=1_250),
+                          expected_version=1, operation=operation(f"o-{n}", f"p-{n}", status=OperationStatus.FAILED),
+                          postings=hold_postings(f"p-{n}"), idempotency=idempotency(f"k-{n}"))
+                   for n in range(10)]
+        updates[4] = dataclasses.replace(updates[4], expected_version=7)
+        results = await asyncio.gather(*(store.apply(change) for change in updates), return_exceptions=True)
+        return results, await store.all_payments(), await store.get_operations("p-4"), await store.ledger_totals()
+
+    results, payments, operations_of_stale, totals = run_with_store(tmp_path / "s.db", scenario)
+    assert isinstance(results[4], StaleWrite)
+    assert all(result is None for n, result in enumerate(results) if n != 4)
+    assert {p.payment_id: p.status for p in payments}["p-4"] is PaymentStatus.AUTHORIZED
+    assert sum(p.status is PaymentStatus.CAPTURED for p in payments) == 9
+    assert operations_of_stale == [operation("o-4", "p-4")]
+    assert totals == LedgerTotals(transactions=9, postings=18)

@@ -246,7 +246,7 @@ class _GroupCommitWriter:
         """One transaction for the batch; no caller hears back before COMMIT has returned."""
         try:
             connection.execute("BEGIN IMMEDIATE")
-            results = [job.run(connection) for job in batch]
+            results = _run_jobs(connection, batch)
             connection.execute("COMMIT")
         except Exception as error:
             if connection.in_transaction:
@@ -306,8 +306,6 @@ class _ChangesJob(_Job):
         self.size = len(changes)
 
     def run(self, connection: sqlite3.Connection) -> list[StoreError | None]:
-        if _apply_together(connection, self.changes):
-            return [None] * len(self.changes)
         return [_apply_in_savepoint(connection, change) for change in self.changes]
 
     def fail(self, error: StoreError) -> None:
@@ -325,6 +323,15 @@ class _PurgeJob(_Job):
     def run(self, connection: sqlite3.Connection) -> int:
         return connection.execute("DELETE FROM idempotency WHERE state = ? AND created_at_us < ?",
                                   (IdempotencyState.DONE.value, self.created_before_us)).rowcount
+
+
+def _run_jobs(connection: sqlite3.Connection, batch: list["_Job"]) -> list:
+    """Each job's result. The Changes of all jobs in the transaction (concurrent single calls, each its
+    own job) first try the fast path together; the jobs run one by one only if that refuses."""
+    changes = [change for job in batch if isinstance(job, _ChangesJob) for change in job.changes]
+    together = len(changes) > 1 and _apply_together(connection, changes)
+    return [[None] * len(job.changes) if together and isinstance(job, _ChangesJob) else job.run(connection)
+            for job in batch]
 
 
 class _NotAllApplied(Exception):
