@@ -151,7 +151,7 @@ def _document(args, result, echo, info: dict, backend_source: str, store) -> dic
     echo_figures = report.phase_figures(echo) if echo else None
     ratio = None
     if echo_figures and echo_figures["throughput"]:
-        ratio = round(figures["throughput"] / echo_figures["throughput"], 4)
+        ratio = float(f"{figures['throughput'] / echo_figures['throughput']:.4g}")  # 4 significant digits
     return {
         "command": shlex.join(["payswitch", "bench", *_effective_options(args)]),
         "mode": args.mode,
