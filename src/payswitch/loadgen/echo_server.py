@@ -15,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ..cli import runtime
 from ..v1 import switch_pb2, types_pb2
+from ..wire_format import varint
 
 SERVICE = "/payswitch.v1.PaymentSwitch/"
 STREAM_METHOD = SERVICE + "Stream"
@@ -37,15 +38,6 @@ def representative_authorize_response() -> switch_pb2.AuthorizeResponse:
     return switch_pb2.AuthorizeResponse(payment=payment, operation=operation)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 class EchoHandler(grpc.GenericRpcHandler):
     """Authorize gets a fixed AuthorizeResponse, Batch and each Stream message a fixed BatchResponse
     of `batch_size` results; any other method gets its request bytes back."""
@@ -56,7 +48,7 @@ class EchoHandler(grpc.GenericRpcHandler):
         self.batch_reply = switch_pb2.BatchResponse(
             results=[switch_pb2.BatchItemResult(authorize=authorize)] * batch_size).SerializeToString()
         # StreamResponse field 2 (response) is the same for every message; only field 1 (sequence) varies.
-        self._stream_reply_tail = b"\x12" + _varint(len(self.batch_reply)) + self.batch_reply
+        self._stream_reply_tail = b"\x12" + varint(len(self.batch_reply)) + self.batch_reply
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -75,7 +67,7 @@ class EchoHandler(grpc.GenericRpcHandler):
         tail = self._stream_reply_tail
         async for message in requests:
             # The sequence is echoed so the caller can match replies; the batch is not looked at.
-            yield b"\x08" + _varint(switch_pb2.StreamRequest.FromString(message).sequence) + tail
+            yield b"\x08" + varint(switch_pb2.StreamRequest.FromString(message).sequence) + tail
 
 
 async def start_echo_server(listen: str = "127.0.0.1:0", batch_size: int = 100) -> tuple[grpc.aio.Server, int]:

@@ -12,6 +12,7 @@ import itertools
 import time
 
 from ..v1 import switch_pb2, types_pb2
+from ..wire_format import varint
 
 # The simulator approves these (docs/channel-simulator.md); they never leave this module.
 APPROVING_CARDS = ("4242424242424242", "5555555555554444")
@@ -22,19 +23,6 @@ AMOUNTS_MINOR = tuple(100 + (i * 10_289) % 99_900 for i in range(97))
 # Field tags (field number << 3 | wire type 2) of the length-delimited fields used here.
 _FIELD_1 = b"\x0a"  # AuthorizeRequest.idempotency_key, BatchItem.authorize, BatchRequest.items
 _FIELD_2 = b"\x12"  # AuthorizeRequest.merchant_reference
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _length_delimited(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
 
 
 class AuthorizationWorkload:
@@ -62,16 +50,16 @@ class AuthorizationWorkload:
         self._tails = tuple(tails)
         key_length = len(self._key_prefix) + self.KEY_DIGITS
         reference_length = len(self._reference_prefix) + self.KEY_DIGITS
-        self._key_header = _FIELD_1 + _varint(key_length)
-        self._reference_header = _FIELD_2 + _varint(reference_length)
+        self._key_header = _FIELD_1 + varint(key_length)
+        self._reference_header = _FIELD_2 + varint(reference_length)
         # Keys and references have a fixed width, so each tail fixes the whole request's length and
         # the BatchRequest.items / BatchItem.authorize headers can be computed once per tail.
         self._item_headers = []
         for tail in self._tails:
             request_length = (len(self._key_header) + key_length + len(self._reference_header) + reference_length
                               + len(tail))
-            item_length = 1 + len(_varint(request_length)) + request_length
-            self._item_headers.append(_FIELD_1 + _varint(item_length) + _FIELD_1 + _varint(request_length))
+            item_length = 1 + len(varint(request_length)) + request_length
+            self._item_headers.append(_FIELD_1 + varint(item_length) + _FIELD_1 + varint(request_length))
         self._counter = itertools.count()
 
     def authorize_bytes(self) -> bytes:

@@ -16,6 +16,7 @@ from ..hotpath import signing, wire
 from ..payments.errors import InvalidRequest, PaymentError
 from ..processing.service import PaymentService
 from ..v1 import switch_pb2
+from ..wire_format import length_delimited
 from . import validation
 from .errors import STATUS_BY_ERROR
 
@@ -46,7 +47,7 @@ class BatchRunner:
         year_month = (now.tm_year, now.tm_mon)
         commands = [self._command(merchant_id, fields, year_month) for fields in items]
         outcomes = await self._service.execute_batch(merchant_id, commands)
-        return b"".join(_length_delimited(1, self._result(fields.kind, outcome, merchant_id))
+        return b"".join(length_delimited(1, self._result(fields.kind, outcome, merchant_id))
                         for fields, outcome in zip(items, outcomes, strict=True))
 
     @staticmethod
@@ -59,13 +60,13 @@ class BatchRunner:
     @staticmethod
     def _result(kind: str | None, outcome, merchant_id: str) -> bytes:
         if isinstance(outcome, bytes):
-            return _length_delimited(_RESULT_FIELD[kind], outcome)
+            return length_delimited(_RESULT_FIELD[kind], outcome)
         if isinstance(outcome, PaymentError):
             error = item_error(outcome)
         else:
             log.error("batch item of merchant %s failed", merchant_id, exc_info=outcome)
             error = _INTERNAL
-        return _length_delimited(_ERROR_FIELD, error.SerializeToString())
+        return length_delimited(_ERROR_FIELD, error.SerializeToString())
 
 
 class StreamHandler:
@@ -115,7 +116,7 @@ class StreamHandler:
         except Exception:  # noqa: BLE001 - this batch gets INTERNAL, the stream goes on
             log.exception("stream batch of merchant %s failed", merchant_id)
             return _stream_error(message.sequence, _INTERNAL)
-        return switch_pb2.StreamResponse(sequence=message.sequence).SerializeToString() + _length_delimited(2, body)
+        return switch_pb2.StreamResponse(sequence=message.sequence).SerializeToString() + length_delimited(2, body)
 
 
 def item_error(error: PaymentError) -> switch_pb2.ItemError:
@@ -127,14 +128,3 @@ def item_error(error: PaymentError) -> switch_pb2.ItemError:
 
 def _stream_error(sequence: int, error: switch_pb2.ItemError) -> bytes:
     return switch_pb2.StreamResponse(sequence=sequence, error=error).SerializeToString()
-
-
-def _length_delimited(field_number: int, payload: bytes) -> bytes:
-    """One protobuf field of wire type 2: the key, the payload's length as a varint, the payload."""
-    header = bytearray()
-    for value in ((field_number << 3) | 2, len(payload)):
-        while value > 0x7F:
-            header.append((value & 0x7F) | 0x80)
-            value >>= 7
-        header.append(value)
-    return bytes(header) + payload
