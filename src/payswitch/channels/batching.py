@@ -21,11 +21,14 @@ clients send the single calls instead (safe even if a proxy lied, since the chan
 reference).
 """
 
+import logging
 from collections.abc import Sequence
 
 from ..v1 import channel_pb2
 from .base import BatchableRequest, ChannelResponse, Outcome, batch_operation_names
 from .status_mapping import classify_result, classify_status, status_name
+
+logger = logging.getLogger(__name__)
 
 
 def batch_request(requests: Sequence[BatchableRequest]) -> channel_pb2.ChannelBatchRequest:
@@ -61,6 +64,13 @@ def classify_batch_status(count: int, code: str, details: str, *, debug_text: st
 def same_for_all(count: int, response: ChannelResponse) -> list[ChannelResponse]:
     """`response` for each of `count` items (ChannelResponse is immutable, so one object serves all)."""
     return [response] * count
+
+
+def unknown_after_exception(channel_name: str, count: int, error: Exception) -> list[ChannelResponse]:
+    """Every item UNKNOWN: an exception after the call started may hide an act."""
+    logger.warning("channel %s: Batch of %d raised %s; outcome unknown", channel_name, count, type(error).__name__)
+    return same_for_all(count, ChannelResponse(
+        Outcome.UNKNOWN, message=f"channel call raised {type(error).__name__}; outcome unknown"))
 
 
 def _classify_item(item: channel_pb2.ChannelBatchItemResult, reference: str) -> ChannelResponse:

@@ -44,7 +44,7 @@ import grpc
 
 from ..v1 import channel_pb2, channel_pb2_grpc
 from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome
-from .batching import batch_request, classify_batch_response, classify_batch_status, same_for_all
+from .batching import batch_request, classify_batch_response, classify_batch_status, unknown_after_exception
 from .status_mapping import classify_result, classify_status
 
 logger = logging.getLogger(__name__)
@@ -112,10 +112,7 @@ class GrpcChannelClient(ChannelClient):
             return classify_batch_status(len(requests), error.code().name, error.details() or "",
                                          debug_text=error.debug_error_string() or "")
         except Exception as error:  # noqa: BLE001 - any surprise after the call started may hide an act
-            logger.warning("channel %s: Batch of %d raised %s; outcome unknown", self.name, len(requests),
-                           type(error).__name__)
-            return same_for_all(len(requests), ChannelResponse(
-                Outcome.UNKNOWN, message=f"channel call raised {type(error).__name__}; outcome unknown"))
+            return unknown_after_exception(self.name, len(requests), error)
         return classify_batch_response(response, requests)
 
     async def close(self) -> None:

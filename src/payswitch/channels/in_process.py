@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ..v1 import channel_pb2
 from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome
-from .batching import batch_request, classify_batch_response, classify_batch_status, same_for_all
+from .batching import batch_request, classify_batch_response, classify_batch_status, unknown_after_exception
 from .simulator import ChannelRejected, ChannelSimulator
 from .status_mapping import classify_result, classify_status
 
@@ -73,10 +73,7 @@ class InProcessChannelClient(ChannelClient):
         except TimeoutError:
             return classify_batch_status(len(requests), "DEADLINE_EXCEEDED", "Deadline Exceeded")
         except Exception as error:  # noqa: BLE001 - a simulator bug must not read as "did not act"
-            logger.warning("channel %s: Batch of %d raised %s; outcome unknown", self.name, len(requests),
-                           type(error).__name__)
-            return same_for_all(len(requests), ChannelResponse(
-                Outcome.UNKNOWN, message=f"channel call raised {type(error).__name__}; outcome unknown"))
+            return unknown_after_exception(self.name, len(requests), error)
         return classify_batch_response(response, requests)
 
     async def _call(self, method, request, timeout: float | None, *, inquire: bool = False) -> ChannelResponse:
