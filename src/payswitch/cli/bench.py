@@ -7,12 +7,13 @@ baseline runs first with the same mode, concurrency and message sizes; the switc
 reported as a ratio of it. Exits 1 when any operation failed or none succeeded.
 """
 
-import argparse
 import json
 import os
 import secrets
 import shlex
 import sys
+
+from . import arguments
 
 DEFAULT_CONCURRENCY = {"unary": 16, "batch": 4, "stream": 4}
 DURABILITY = "SQLite WAL, synchronous=FULL (SqliteStore refuses to open otherwise)"
@@ -34,51 +35,23 @@ def register(subparsers) -> None:
     parser.add_argument("--mode", choices=("unary", "batch", "stream"), default="unary",
                         help="unary Authorize calls, Batch calls, or batches over one Stream per connection "
                              "(default %(default)s)")
-    parser.add_argument("--concurrency", type=_positive_int,
+    parser.add_argument("--concurrency", type=arguments.positive_int,
                         help="calls (or stream messages) in flight; default 16 for unary, 4 otherwise")
-    parser.add_argument("--batch-size", type=_batch_size, default=100,
+    parser.add_argument("--batch-size", type=arguments.int_between(1, 1000), default=100,
                         help="authorizations per Batch call or Stream message (default %(default)s)")
-    parser.add_argument("--duration", type=_positive_float, default=10.0,
+    parser.add_argument("--duration", type=arguments.positive_float, default=10.0,
                         help="seconds measured, per server (default %(default)s)")
-    parser.add_argument("--warmup", type=_non_negative_float, default=1.0,
+    parser.add_argument("--warmup", type=arguments.non_negative_float, default=1.0,
                         help="seconds run before measuring, excluded from the figures (default %(default)s)")
-    parser.add_argument("--processes", type=_positive_int, default=1,
+    parser.add_argument("--processes", type=arguments.positive_int, default=1,
                         help="load-generator processes; the in-flight calls are split among them (default 1)")
-    parser.add_argument("--connections", type=_positive_int, default=1,
+    parser.add_argument("--connections", type=arguments.positive_int, default=1,
                         help="gRPC connections per load-generator process (default 1)")
-    parser.add_argument("--timeout", type=_positive_float, default=30.0,
+    parser.add_argument("--timeout", type=arguments.positive_float, default=30.0,
                         help="deadline of each call, in seconds; calls are never retried (default %(default)s)")
     parser.add_argument("--no-echo", action="store_true", help="skip the echo baseline")
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     parser.set_defaults(handler=run)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _batch_size(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be 1 to 1000, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _external_credentials(args):

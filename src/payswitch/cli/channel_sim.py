@@ -6,7 +6,7 @@ import sys
 
 from ..channels.simulator import ChannelSimulator
 from ..channels.simulator_service import start_simulator_server
-from . import runtime
+from . import arguments, runtime
 
 
 def register(subparsers) -> None:
@@ -18,17 +18,17 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--listen", default="127.0.0.1:50061",
                         help="address to bind, HOST:PORT; port 0 picks a free one (default %(default)s)")
-    parser.add_argument("--latency-ms", type=_non_negative_float, default=0.0,
+    parser.add_argument("--latency-ms", type=arguments.non_negative_float, default=0.0,
                         help="delay added to every call, in milliseconds (default %(default)s)")
-    parser.add_argument("--failure-rate", type=_probability, default=0.0,
+    parser.add_argument("--failure-rate", type=arguments.probability, default=0.0,
                         help="probability 0.0-1.0 of a simulated INTERNAL error before acting (default %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random source for --failure-rate")
-    parser.add_argument("--timeout-delay", type=_non_negative_float, default=30.0,
+    parser.add_argument("--timeout-delay", type=arguments.non_negative_float, default=30.0,
                         help="seconds the timeout test card holds its reply (default %(default)s)")
     parser.add_argument("--no-batch", dest="batch", action="store_false",
                         help="answer Batch with UNIMPLEMENTED, like a channel without it, so the switch "
                         "falls back to single calls")
-    parser.add_argument("--grace", type=_non_negative_float, default=5.0,
+    parser.add_argument("--grace", type=arguments.non_negative_float, default=5.0,
                         help="seconds in-flight calls get to finish on shutdown (default %(default)s)")
     parser.set_defaults(handler=run)
 
@@ -58,15 +58,3 @@ async def _serve(simulator: ChannelSimulator, listen: str, grace: float) -> int:
     return 0
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0.0 and 1.0, got {text}")
-    return value
