@@ -79,14 +79,25 @@ class ChannelClient(abc.ABC):
     async def inquire(self, request: channel_pb2.ChannelInquireRequest, timeout: float) -> ChannelResponse:
         """The outcome of an earlier operation; UNKNOWN while the channel cannot say."""
 
-    async def batch(self, requests: Sequence[BatchableRequest], timeout: float | None = None) -> list[ChannelResponse]:
-        """One ChannelResponse per request, in order, each classified as its single call would be.
+    #: Whether to try the channel's own Batch call; a client clears it once the channel answers
+    #: UNIMPLEMENTED, and sends single calls from then on.
+    batch_supported = False
 
-        This default sends the single calls concurrently, which is what a channel without Batch gets;
-        clients whose channel has Batch override it to send one call."""
+    async def batch(self, requests: Sequence[BatchableRequest], timeout: float | None = None) -> list[ChannelResponse]:
+        """One ChannelResponse per request, in order, each classified as its single call would be:
+        one Batch call where the channel has it, else the single calls concurrently."""
+        if self.batch_supported and requests:
+            answered = await self._batch_call(requests, timeout)
+            if answered is not None:
+                return answered
         names = batch_operation_names(requests)
         calls = (getattr(self, name)(request, timeout) for name, request in zip(names, requests, strict=True))
         return list(await asyncio.gather(*calls))
+
+    async def _batch_call(self, requests: Sequence[BatchableRequest],
+                          timeout: float | None) -> list[ChannelResponse] | None:
+        """The channel's Batch call, classified; None when it turned out to have none."""
+        return None
 
     async def close(self) -> None:
         """Releases connections."""

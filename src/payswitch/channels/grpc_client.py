@@ -89,13 +89,8 @@ class GrpcChannelClient(ChannelClient):
                       timeout: float | None = None) -> ChannelResponse:
         return await self._call("Inquire", request, timeout, inquire=True)
 
-    async def batch(self, requests: Sequence[BatchableRequest],
-                    timeout: float | None = None) -> list[ChannelResponse]:
-        """One Batch call for all `requests`, or concurrent single calls if the channel has no Batch."""
-        if not requests:
-            return []
-        if not self.batch_supported:
-            return await super().batch(requests, timeout)
+    async def _batch_call(self, requests: Sequence[BatchableRequest],
+                          timeout: float | None) -> list[ChannelResponse] | None:
         sent = batch_request(requests)
         try:
             response = await self._current_stub().Batch(
@@ -108,7 +103,7 @@ class GrpcChannelClient(ChannelClient):
                 # The channel did not act; it answers single calls, idempotent by reference.
                 self.batch_supported = False
                 logger.info("channel %s has no Batch; sending single calls", self.name)
-                return await super().batch(requests, timeout)
+                return None
             return classify_batch_status(len(requests), error.code().name, error.details() or "",
                                          debug_text=error.debug_error_string() or "")
         except Exception as error:  # noqa: BLE001 - any surprise after the call started may hide an act

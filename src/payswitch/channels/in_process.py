@@ -54,13 +54,8 @@ class InProcessChannelClient(ChannelClient):
                       timeout: float | None = None) -> ChannelResponse:
         return await self._call(self.simulator.inquire, request, timeout, inquire=True)
 
-    async def batch(self, requests: Sequence[BatchableRequest],
-                    timeout: float | None = None) -> list[ChannelResponse]:
-        """One simulator.batch for all `requests`, or concurrent single calls if it has no Batch."""
-        if not requests:
-            return []
-        if not self.batch_supported:
-            return await super().batch(requests, timeout)
+    async def _batch_call(self, requests: Sequence[BatchableRequest],
+                          timeout: float | None) -> list[ChannelResponse] | None:
         sent = channel_pb2.ChannelBatchRequest.FromString(batch_request(requests).SerializeToString())
         try:
             response = await asyncio.wait_for(self.simulator.batch(sent),
@@ -68,7 +63,7 @@ class InProcessChannelClient(ChannelClient):
         except ChannelRejected as rejected:
             if rejected.code == "UNIMPLEMENTED":
                 self.batch_supported = False
-                return await super().batch(requests, timeout)
+                return None
             return classify_batch_status(len(requests), rejected.code, rejected.message)
         except TimeoutError:
             return classify_batch_status(len(requests), "DEADLINE_EXCEEDED", "Deadline Exceeded")
