@@ -227,7 +227,8 @@ def rule_tables(rules):
 
 
 def match_by_loop(rules, merchant, currency, amount_minor, scheme, country, card_type, method):
-    """The straightforward way: test each rule object in order."""
+    """The straightforward way: test each rule object in order. Inlined rather than calling
+    RuleCriteria.accepts, whose call per rule would double the baseline's time and flatter the tables."""
     for index, rule in enumerate(rules):
         if ((rule.merchants is None or merchant in rule.merchants)
                 and (rule.currencies is None or currency in rule.currencies)

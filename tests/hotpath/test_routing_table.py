@@ -85,14 +85,7 @@ def brute_force_lookup(ranges, card_number):
 
 def brute_force_match(rules, merchant, currency, amount_minor, scheme, country, card_type, method):
     for index, rule in enumerate(rules):
-        if ((rule.merchants is None or merchant in rule.merchants)
-                and (rule.currencies is None or currency in rule.currencies)
-                and (rule.schemes is None or scheme in rule.schemes)
-                and (rule.countries is None or country in rule.countries)
-                and (rule.card_types is None or card_type in rule.card_types)
-                and (rule.methods is None or method in rule.methods)
-                and (rule.min_amount_minor is None or amount_minor >= rule.min_amount_minor)
-                and (rule.max_amount_minor is None or amount_minor <= rule.max_amount_minor)):
+        if rule.accepts(merchant, currency, amount_minor, scheme, country, card_type, method):
             return index
     return -1
 

@@ -211,6 +211,17 @@ class RuleCriteria:
             raise ValueError(f"min_amount_minor {self.min_amount_minor} is above max_amount_minor "
                              f"{self.max_amount_minor}")
 
+    def accepts(self, merchant, currency, amount_minor: int, scheme, country, card_type, method) -> bool:
+        """This rule's verdict from its fields alone: the reference RuleTable.match must agree with."""
+        return ((self.merchants is None or merchant in self.merchants)
+                and (self.currencies is None or currency in self.currencies)
+                and (self.schemes is None or scheme in self.schemes)
+                and (self.countries is None or country in self.countries)
+                and (self.card_types is None or card_type in self.card_types)
+                and (self.methods is None or method in self.methods)
+                and (self.min_amount_minor is None or amount_minor >= self.min_amount_minor)
+                and (self.max_amount_minor is None or amount_minor <= self.max_amount_minor))
+
 
 class _Dimension:
     """One set criterion compiled: each known value's bitset of the rules that accept it.
