@@ -10,6 +10,7 @@ import pytest
 
 from payswitch.payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
 from payswitch.store import migrations
+from payswitch.store import sqlite as sqlite_store
 from payswitch.store.base import (AccountBalance, Change, IdempotencyConflict, IdempotencyRecord, IdempotencyState,
                                   LedgerTotals, MethodSummary, OperationRecord, PaymentRecord, Posting, StaleWrite,
                                   StoreClosed, StoreError)
@@ -212,7 +213,8 @@ def test_data_survives_close_and_reopen(tmp_path):
         assert stored == payment() and operations == [operation()] and key == idempotency()
         assert totals == LedgerTotals(transactions=1, postings=2)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version, name FROM schema_migrations").fetchall() == [(1, "initial")]
+        assert raw.execute("SELECT version, name FROM schema_migrations").fetchall() == [
+            (1, "initial"), (2, "routing_and_pending")]
 
 
 def test_close_commits_what_was_queued(tmp_path):
@@ -339,15 +341,15 @@ def test_a_transaction_that_cannot_start_fails_its_whole_batch_and_the_store_rec
 
 def test_migrations_are_discovered_from_the_package_and_guarded(tmp_path):
     found = migrations.discover()
-    assert [(m.version, m.name) for m in found] == [(1, "initial")]
+    assert [(m.version, m.name) for m in found] == [(1, "initial"), (2, "routing_and_pending")]
     assert (files("payswitch.store") / "migrations" / "001_initial.sql").is_file()
 
-    applied = {1: found[0].checksum}
+    applied = {m.version: m.checksum for m in found}
     assert migrations.pending(found, applied) == []
     with pytest.raises(migrations.MigrationError, match="changed after"):
         migrations.pending(found, {1: "edited"})
     with pytest.raises(migrations.MigrationError, match="newer"):
-        migrations.pending(found, {**applied, 2: "x"})
+        migrations.pending(found, {**applied, 99: "x"})
 
     connection = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     try:
@@ -396,7 +398,7 @@ def test_two_stores_on_one_file_share_it_and_guard_versions(tmp_path):
     assert seen_by_second == payment()
     assert final.status is PaymentStatus.VOIDED
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone() == (1,)
+        assert raw.execute("SELECT COUNT(*) FROM schema_migrations").fetchone() == (len(migrations.discover()),)
 
 
 def test_an_unopenable_path_fails_open_with_a_store_error(tmp_path):
@@ -465,3 +467,45 @@ def test_one_stale_update_among_many_fails_alone_and_writes_nothing_of_itself(tm
     assert sum(p.status is PaymentStatus.CAPTURED for p in payments) == 9
     assert operations_of_stale == [operation("o-4", "p-4")]
     assert totals == LedgerTotals(transactions=9, postings=18)
+
+
+def test_a_database_of_the_first_schema_is_migrated_and_keeps_its_payments(tmp_path):
+    path = tmp_path / "old.db"
+    first = migrations.discover()[0]
+    old = payment()
+    values = sqlite_store._payment_values(old)[:-2]  # the first schema has no routing columns
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute(migrations.SCHEMA_MIGRATIONS_DDL)
+        connection.executescript(first.sql)
+        connection.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, 'initial', ?)",
+                           (first.checksum,))
+        connection.execute(f"INSERT INTO payments VALUES ({', '.join('?' * len(values))})", values)
+    finally:
+        connection.close()
+
+    async def read(store):
+        return await store.get_payment(MERCHANT, "p-1")
+
+    assert run_with_store(path, read) == old
+    assert (old.routing_version, old.routing_rule) == ("", "")
+
+
+def test_pending_operations_lists_only_unresolved_operations_older_than_the_bound(tmp_path):
+    path = tmp_path / "pending.db"
+    pending = [payment(f"p-{n}", pending_operation_id=f"o-{n}", status=PaymentStatus.PENDING, routing_version="v7",
+                       routing_rule="eu") for n in range(3)]
+
+    async def scenario(store):
+        for number, record in enumerate(pending):
+            await store.apply(Change(payment=record, operation=operation(
+                f"o-{number}", record.payment_id, status=OperationStatus.PENDING, updated_at_us=1_000 + number)))
+        await store.apply(Change(payment=payment("p-done"), operation=operation("o-done", "p-done")))
+        return (await store.pending_operations(1_002, 10), await store.pending_operations(10_000, 2),
+                await store.get_payment(MERCHANT, "p-0"))
+
+    older, limited, stored = run_with_store(path, scenario)
+    assert [(p.payment_id, o.operation_id) for p, o in older] == [("p-0", "o-0"), ("p-1", "o-1")]
+    assert [o.status for _, o in older] == [OperationStatus.PENDING] * 2
+    assert [p.payment_id for p, _ in limited] == ["p-0", "p-1"]
+    assert (stored.routing_version, stored.routing_rule) == ("v7", "eu")

@@ -62,4 +62,6 @@ def payment(record: PaymentRecord, operations: list[OperationRecord]) -> types_p
         created_at=timestamp(record.created_at_us),
         updated_at=timestamp(record.updated_at_us),
         operations=[operation(op) for op in operations],
+        routing_version=record.routing_version,
+        routing_rule=record.routing_rule,
     )

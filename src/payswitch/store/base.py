@@ -47,6 +47,9 @@ class PaymentRecord:
     version: int
     created_at_us: int
     updated_at_us: int
+    # The routing table version and rule that chose `channel`, kept so a payment can be explained later.
+    routing_version: str = ""
+    routing_rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,11 @@ class PaymentStore(abc.ABC):
                             limit: int, before: tuple[int, str] | None) -> list[PaymentRecord]:
         """Newest first: created_from_us <= created_at_us < created_to_us, and strictly before the
         (created_at_us, payment_id) cursor when one is given."""
+
+    @abc.abstractmethod
+    async def pending_operations(self, updated_before_us: int, limit: int) -> list[tuple[PaymentRecord, OperationRecord]]:
+        """Payments whose pending operation was last written before the bound, with that operation,
+        oldest first: the work list of the resolver that asks channels what happened."""
 
     @abc.abstractmethod
     async def purge_idempotency(self, created_before_us: int) -> int:

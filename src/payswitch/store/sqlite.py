@@ -140,6 +140,10 @@ class SqliteStore(PaymentStore):
             raise ValueError("limit must be at least 1")
         return await self._read(_select_payment_page, merchant_id, created_from_us, created_to_us, limit, before)
 
+    async def pending_operations(self, updated_before_us: int,
+                                 limit: int) -> list[tuple[PaymentRecord, OperationRecord]]:
+        return await self._read(_select_pending_operations, updated_before_us, limit)
+
     async def ledger_imbalances(self) -> list[LedgerImbalance]:
         return await self._read(_select_imbalances)
 
@@ -507,6 +511,7 @@ _PAYMENT_COLUMNS = (
     "captured_minor", "refunded_minor", "channel", "method_kind", "method_card_bin", "method_card_last4",
     "method_exp_month", "method_exp_year", "method_scheme", "method_wallet_provider", "authorization_id",
     "decline_code", "decline_message", "pending_operation_id", "version", "created_at_us", "updated_at_us",
+    "routing_version", "routing_rule",
 )
 _OPERATION_COLUMNS = (
     "operation_id", "payment_id", "kind", "status", "amount_minor", "currency", "channel_reference",
@@ -546,13 +551,14 @@ def _payment_values(payment: PaymentRecord) -> tuple:
             payment.channel, method.kind, method.card_bin, method.card_last4, method.exp_month, method.exp_year,
             method.scheme, method.wallet_provider, payment.authorization_id, payment.decline_code,
             payment.decline_message, payment.pending_operation_id, payment.version, payment.created_at_us,
-            payment.updated_at_us)
+            payment.updated_at_us, payment.routing_version, payment.routing_rule)
 
 
 def _payment_from_row(row: tuple) -> PaymentRecord:
     (payment_id, merchant_id, merchant_reference, status, currency, amount_minor, captured_minor, refunded_minor,
      channel, method_kind, card_bin, card_last4, exp_month, exp_year, scheme, wallet_provider, authorization_id,
-     decline_code, decline_message, pending_operation_id, version, created_at_us, updated_at_us) = row
+     decline_code, decline_message, pending_operation_id, version, created_at_us, updated_at_us, routing_version,
+     routing_rule) = row
     return PaymentRecord(
         payment_id=payment_id, merchant_id=merchant_id, merchant_reference=merchant_reference,
         status=PaymentStatus(status), currency=currency, amount_minor=amount_minor,
@@ -561,7 +567,7 @@ def _payment_from_row(row: tuple) -> PaymentRecord:
                              exp_year=exp_year, scheme=scheme, wallet_provider=wallet_provider),
         authorization_id=authorization_id, decline_code=decline_code, decline_message=decline_message,
         pending_operation_id=pending_operation_id, version=version, created_at_us=created_at_us,
-        updated_at_us=updated_at_us)
+        updated_at_us=updated_at_us, routing_version=routing_version, routing_rule=routing_rule)
 
 
 def _operation_values(operation: OperationRecord) -> tuple:
@@ -624,6 +630,19 @@ def _select_operations(connection: sqlite3.Connection, payment_id: str) -> list[
     rows = connection.execute(f"SELECT {', '.join(_OPERATION_COLUMNS)} FROM operations WHERE payment_id = ? "
                               "ORDER BY created_at_us, operation_id", (payment_id,))
     return [_operation_from_row(row) for row in rows]
+
+
+def _select_pending_operations(connection: sqlite3.Connection, updated_before_us: int,
+                               limit: int) -> list[tuple[PaymentRecord, OperationRecord]]:
+    payment_columns = ", ".join(f"p.{column}" for column in _PAYMENT_COLUMNS)
+    operation_columns = ", ".join(f"o.{column}" for column in _OPERATION_COLUMNS)
+    rows = connection.execute(
+        f"SELECT {payment_columns}, {operation_columns} FROM payments p "
+        "JOIN operations o ON o.operation_id = p.pending_operation_id "
+        "WHERE p.pending_operation_id IS NOT NULL AND o.updated_at_us < ? "
+        "ORDER BY o.updated_at_us, o.operation_id LIMIT ?", (updated_before_us, limit))
+    split = len(_PAYMENT_COLUMNS)
+    return [(_payment_from_row(row[:split]), _operation_from_row(row[split:])) for row in rows]
 
 
 def _select_idempotency(connection: sqlite3.Connection, merchant_id: str, key: str) -> IdempotencyRecord | None:
