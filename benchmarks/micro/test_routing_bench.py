@@ -15,7 +15,7 @@ answer exactly as the tables do; each test checks that on its first batch.
 
 import random
 from bisect import bisect_right
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from functools import partial
 from itertools import cycle, islice, starmap
@@ -24,6 +24,8 @@ import pytest
 from backends import backend_module
 
 from payswitch import hotpath
+from payswitch.routing.config import parse_routing
+from payswitch.routing.table import RoutingTable
 
 SEED = 20_240_611
 BATCH = 1_000
@@ -267,3 +269,132 @@ def test_first_matches_are_spread_over_the_rules(rules, payment_batches):
     first_matches = [pure.match(*payment) for payment in islice(payment_batches[0], 500)]
     assert len(set(first_matches)) > 50
     assert first_matches.count(len(rules) - 1) < 250
+
+
+# ---- routing: decide (RoutingTable over both tables) ---------------------------------------------
+
+DECIDE_MERCHANTS = MERCHANTS[:200]
+WALLETS = ("applepay", "googlepay", "paypal")
+CHANNELS = ("acquirer_a", "acquirer_b", "acquirer_c", "acquirer_d")
+
+
+def _routing_text(rng):
+    """A routing file of 10,000 BIN ranges (6,000 six-digit BINs, 4,000 eight-digit ranges nested in them)
+    and 50 rules: 30 for 3 to 15 merchants each, 19 global ones, a catch-all; a third are splits."""
+    records = [(scheme, country, card_type) for scheme in SCHEMES for country in COUNTRIES for card_type in CARD_TYPES]
+    bins = _disjoint_ranges(rng, 400_000, 699_999, 6_000, widths=(0, 0, 0, 1, 2))
+    ranges = [(_digits(low, 6), _digits(high, 6)) for low, high in bins]
+    for low, high in rng.sample(bins, 2_000):
+        ranges += [(_digits(a, 8), _digits(b, 8))
+                   for a, b in _disjoint_ranges(rng, low * 100, high * 100 + 99, 2, widths=(0, 1, 4))]
+    assert len(ranges) == 10_000
+    lines = ['version = "bench:1"']
+    for low, high in ranges:
+        scheme, country, card_type = rng.choice(records)
+        lines += ["[[bins]]", f'low = "{low}"', f'high = "{high}"', f'scheme = "{scheme}"', f'country = "{country}"',
+                  f'card_type = "{card_type}"']
+    criteria = {"currencies": (CURRENCIES, 3), "schemes": (SCHEMES + WALLETS, 3), "countries": (COUNTRIES, 6),
+                "card_types": (CARD_TYPES, 2), "methods": (("card", "wallet"), 1)}
+    for number in range(49):
+        lines += ["[[rules]]", f'name = "rule-{number}"']
+        if number < 30:
+            lines.append(f"merchants = {list(rng.sample(DECIDE_MERCHANTS, rng.randint(3, 15)))}".replace("'", '"'))
+        for name in rng.sample(sorted(criteria), rng.randint(0, 1) if number < 30 else rng.randint(1, 2)):
+            values, most = criteria[name]
+            lines.append(f"{name} = {rng.sample(values, rng.randint(1, most))}".replace("'", '"'))
+        if rng.random() < 0.3:
+            lines.append(f"min_amount_minor = {rng.choice((100, 1_000, 10_000))}")
+        channels = rng.sample(CHANNELS, rng.randint(1, 3))
+        if number % 3 == 0:
+            lines.append("split = { " + ", ".join(f"{c} = {rng.randint(1, 10)}" for c in channels) + " }")
+        else:
+            lines.append(f"channels = {channels}".replace("'", '"'))
+    lines += ["[[rules]]", 'name = "catch-all"', 'channels = ["acquirer_a"]']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def routing_config():
+    return parse_routing(_routing_text(random.Random(SEED + 4)), "bench.toml")
+
+
+@pytest.fixture(scope="module")
+def decide_batches(routing_config):
+    """16 batches of (merchant, currency, amount, method, card number, wallet provider): 90% cards."""
+    rng = random.Random(SEED + 5)
+    payments = []
+    for _ in range(RULE_POOL_BATCHES * BATCH):
+        merchant, currency = rng.choice(DECIDE_MERCHANTS), rng.choice(CURRENCIES)
+        amount = int(10 ** rng.uniform(1, 6))
+        if rng.random() < 0.1:
+            payments.append((merchant, currency, amount, "wallet", None, rng.choice(WALLETS)))
+            continue
+        entry = rng.choice(routing_config.bins)
+        prefix = _digits(rng.randint(int(entry.low), int(entry.high)), len(entry.low))
+        number = prefix + "".join(rng.choice("0123456789") for _ in range(16 - len(prefix)))
+        payments.append((merchant, currency, amount, "card", number, None))
+    return [payments[start:start + BATCH] for start in range(0, len(payments), BATCH)]
+
+
+class LoopRouter:
+    """The obvious router: BIN lookup by bisect per prefix length, then a loop over the rules in order."""
+
+    def __init__(self, config, rng):
+        self.per_length = _per_length_lists([(b.low, b.high, b) for b in config.bins])
+        self.rules, self.random = config.rules, rng.random
+        self.criteria = [rule.criteria for rule in config.rules]
+
+    def decide(self, merchant, currency, amount_minor, method, card_number=None, wallet_provider=None):
+        if card_number is not None:
+            entry = lookup_by_bisect(self.per_length, card_number)
+            facts = (entry.scheme, entry.country, entry.card_type) if entry else ("unknown", None, None)
+        else:
+            facts = (wallet_provider, None, None)
+        index = match_by_loop(self.criteria, merchant, currency, amount_minor, *facts, method)
+        if index < 0:
+            return None
+        rule = self.rules[index]
+        if rule.weights is None:
+            return rule.name, rule.channels
+        draw, running, total = self.random() * sum(rule.weights), 0, sum(rule.weights)
+        for position, weight in enumerate(rule.weights):
+            running += weight
+            if draw < running or running == total:
+                break
+        rest = sorted((p for p in range(len(rule.channels)) if p != position), key=lambda p: -rule.weights[p])
+        return rule.name, (rule.channels[position],) + tuple(rule.channels[p] for p in rest)
+
+
+def _decisions(router, batch):
+    return [None if d is None else (d if isinstance(d, tuple) else (d.rule, d.channels))
+            for d in starmap(router.decide, batch)]
+
+
+def _benchmark_decide(benchmark, make_router, routing_config, decide_batches):
+    reference = RoutingTable(routing_config, random=random.Random(SEED), backend=hotpath.pure_module("routing_table"))
+    router = make_router(random.Random(SEED))
+    assert _decisions(router, decide_batches[0]) == _decisions(reference, decide_batches[0])
+    batches = cycle(decide_batches)
+    decide = router.decide
+    benchmark(lambda: deque(starmap(decide, next(batches)), maxlen=0))
+
+
+@pytest.mark.benchmark(group="routing: decide (per 1,000)")
+@pytest.mark.parametrize("name", ["compiled", "pure"])
+def test_decide(benchmark, name, routing_config, decide_batches):
+    module = _backend_module(name)
+    _benchmark_decide(benchmark, lambda rng: RoutingTable(routing_config, random=rng, backend=module),
+                      routing_config, decide_batches)
+
+
+@pytest.mark.benchmark(group="routing: decide (per 1,000)")
+def test_decide_library_loop(benchmark, routing_config, decide_batches):
+    _benchmark_decide(benchmark, lambda rng: LoopRouter(routing_config, rng), routing_config, decide_batches)
+
+
+def test_decisions_are_spread_over_the_rules(routing_config, decide_batches):
+    """Realistic only if payments stop at many rules, splits included, not mostly at the catch-all."""
+    table = RoutingTable(routing_config, random=random.Random(SEED))
+    rules = Counter(d.rule for d in starmap(table.decide, decide_batches[0]))
+    assert len(rules) > 25 and rules["catch-all"] < 500
+    assert sum(count for name, count in rules.items() if name != "catch-all" and int(name[5:]) % 3 == 0) > 50
