@@ -1,7 +1,9 @@
 """A live switch for tests: a real gRPC server on loopback, a SQLite file and a simulator channel."""
 
 import asyncio
+import hashlib
 import secrets
+import socket
 import threading
 import time
 
@@ -11,7 +13,7 @@ import pytest
 from payswitch.channels.simulator import ChannelSimulator
 from payswitch.channels.simulator_service import start_simulator_server
 from payswitch.client import RequestSigner, SwitchClient, SyncSwitchClient
-from payswitch.config import ChannelConfig, MerchantConfig, SigningKey, SwitchConfig
+from payswitch.config import AdminConfig, ChannelConfig, MerchantConfig, ResolverConfig, SigningKey, SwitchConfig
 from payswitch.server.app import SwitchApp
 from payswitch.v1 import types_pb2
 
@@ -37,12 +39,29 @@ class LiveSwitch:
 
     MERCHANTS = ("m_alpha", "m_beta")
 
-    def __init__(self, folder, *, channel_timeout_ms: int = 400, timeout_delay_s: float = 3.0, clock=time.time):
+    def __init__(self, folder, *, channel_timeout_ms: int = 400, timeout_delay_s: float = 3.0, clock=time.time,
+                 channels: tuple[str, ...] = ("sim",), unreachable: tuple[str, ...] = (), routing: str | None = None,
+                 resolver: ResolverConfig = ResolverConfig(), admin_token: str | None = None, **channel_settings):
+        """`channels` each get a simulator served on its own port; `unreachable` channels point at a
+        port where nothing listens (until `revive` starts a simulator there). `routing` is the text of
+        a routing file; merchants default to the first channel."""
+        self.folder = folder
         self.database = str(folder / "switch.db")
         self.secrets = {merchant: secrets.token_bytes(32) for merchant in self.MERCHANTS}
         self.channel_timeout_ms = channel_timeout_ms
         self.timeout_delay_s = timeout_delay_s
         self.clock = clock
+        self.channel_names = channels
+        self.unreachable = unreachable
+        self.routing_path = None
+        if routing is not None:
+            self.routing_path = folder / "routes.toml"
+            self.routing_path.write_text(routing)
+        self.resolver = resolver
+        self.admin_token = admin_token
+        self.channel_settings = channel_settings
+        self.simulators: dict[str, ChannelSimulator] = {}
+        self._simulator_servers: list = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
@@ -57,12 +76,20 @@ class LiveSwitch:
         return self
 
     async def _start(self):
-        self.simulator = ChannelSimulator(timeout_delay_s=self.timeout_delay_s)
-        self._simulator_server, simulator_port = await start_simulator_server(self.simulator, "127.0.0.1:0")
+        ports = {}
+        for name in self.channel_names:
+            ports[name] = await self._serve_simulator(name, 0)
+        self.unreachable_ports = {name: free_port() for name in self.unreachable}
+        ports.update(self.unreachable_ports)
+        self.simulator = self.simulators[self.channel_names[0]]
         config = SwitchConfig(
             listen="127.0.0.1:0", database=self.database, grace_seconds=2,
-            channels=(ChannelConfig("sim", f"127.0.0.1:{simulator_port}", self.channel_timeout_ms),),
-            merchants=tuple(MerchantConfig(m, "sim", (SigningKey("k1", s),)) for m, s in self.secrets.items()))
+            channels=tuple(ChannelConfig(name, f"127.0.0.1:{port}", self.channel_timeout_ms, **self.channel_settings)
+                           for name, port in ports.items()),
+            merchants=tuple(MerchantConfig(m, self.channel_names[0], (SigningKey("k1", s),))
+                            for m, s in self.secrets.items()),
+            routing=self.routing_path, resolver=self.resolver,
+            admin=None if self.admin_token is None else AdminConfig(hashlib.sha256(self.admin_token.encode()).digest()))
         self.app = SwitchApp(config, clock=self.clock)
         self.port = await self.app.start()
         self.address = f"127.0.0.1:{self.port}"
@@ -75,9 +102,21 @@ class LiveSwitch:
             self.call(self._stop())
             self.app = None
 
+    async def _serve_simulator(self, name: str, port: int) -> int:
+        simulator = self.simulators[name] = ChannelSimulator(timeout_delay_s=self.timeout_delay_s)
+        server, port = await start_simulator_server(simulator, f"127.0.0.1:{port}")
+        self._simulator_servers.append(server)
+        return port
+
+    def revive(self, name: str) -> ChannelSimulator:
+        """Starts a simulator on an unreachable channel's port: the channel comes back."""
+        self.call(self._serve_simulator(name, self.unreachable_ports[name]))
+        return self.simulators[name]
+
     async def _stop(self):
         await self.app.stop(grace=2)
-        await self._simulator_server.stop(0.5)
+        for server in self._simulator_servers:
+            await server.stop(0.5)
 
     def close(self) -> None:
         self.stop()
@@ -97,8 +136,16 @@ class LiveSwitch:
     def signer(self, merchant: str = "m_alpha") -> RequestSigner:
         return RequestSigner(merchant, "k1", self.secrets[merchant])
 
-    def channel_calls(self, method: str) -> int:
-        return self.simulator.calls.get(method, 0)
+    def channel_calls(self, method: str, channel: str | None = None) -> int:
+        simulator = self.simulator if channel is None else self.simulators[channel]
+        return simulator.calls.get(method, 0)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound and released at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def rpc_error(call) -> grpc.RpcError:

@@ -5,20 +5,35 @@
     database = "payswitch.db"          # SQLite file; --db overrides
     grace_seconds = 10                 # in-flight calls get this long on SIGTERM
     idempotency_retention_hours = 48   # at least 24
+    routing = "routes.toml"            # optional routing file (docs/routing.md), relative to this file
 
     [[channels]]
     name = "sim"
     target = "127.0.0.1:50061"         # or "in-process" for the built-in simulator
-    timeout_ms = 3000
+    timeout_ms = 3000                  # per call, and never past the caller's own deadline
+    max_in_flight = 64                 # calls at once; beyond, the call fails over to the next channel
+    breaker_failures = 5               # consecutive technical failures that open the circuit
+    breaker_open_seconds = 10          # how long it stays open before half-open probes
 
     [[merchants]]
     id = "m_acme"
-    channel = "sim"                    # default channel (routing rules replace this later)
+    channel = "sim"                    # optional: used when no routing rule matches
     [[merchants.keys]]
     id = "k1"
     secret_hex = "..."                 # or secret_env = "NAME" to read it from the environment
+
+    [resolver]                         # asks channels (Inquire) about operations of unknown outcome
+    interval_seconds = 1               # how often it looks for work
+    min_age_seconds = 5                # an operation younger than this is left to its own call
+    max_backoff_seconds = 300          # between two inquiries about one operation
+    report_after_seconds = 900         # a pending operation older than this is reported (logged, listed)
+    late_authorization = "keep"        # or "void": void an authorization approved after the caller heard PENDING
+
+    [admin]                            # serves SwitchAdmin (docs/operations.md) when present
+    token_sha256 = "..."               # hex SHA-256 of the bearer token; or token_env = "NAME" (the token)
 """
 
+import hashlib
 import os
 import re
 import tomllib
@@ -38,6 +53,9 @@ class ChannelConfig:
     name: str
     target: str
     timeout_ms: int = 3000
+    max_in_flight: int = 64
+    breaker_failures: int = 5
+    breaker_open_seconds: float = 10.0
 
     @property
     def in_process(self) -> bool:
@@ -53,8 +71,22 @@ class SigningKey:
 @dataclass(frozen=True)
 class MerchantConfig:
     merchant_id: str
-    channel: str
+    channel: str | None  # the default channel when no routing rule matches
     keys: tuple[SigningKey, ...]
+
+
+@dataclass(frozen=True)
+class ResolverConfig:
+    interval_seconds: float = 1.0
+    min_age_seconds: float = 5.0
+    max_backoff_seconds: float = 300.0
+    report_after_seconds: float = 900.0
+    late_authorization: str = "keep"
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    token_sha256: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -65,12 +97,18 @@ class SwitchConfig:
     idempotency_retention_hours: int = 48
     channels: tuple[ChannelConfig, ...] = ()
     merchants: tuple[MerchantConfig, ...] = ()
+    routing: Path | None = None
+    resolver: ResolverConfig = ResolverConfig()
+    admin: AdminConfig | None = None
 
     def signing_keys(self) -> dict[tuple[str, str], bytes]:
         return {(m.merchant_id, k.key_id): k.secret for m in self.merchants for k in m.keys}
 
     def channel(self, name: str) -> ChannelConfig:
         return next(c for c in self.channels if c.name == name)
+
+    def default_channels(self) -> dict[str, str]:
+        return {m.merchant_id: m.channel for m in self.merchants if m.channel is not None}
 
 
 class _Reader:
@@ -92,6 +130,12 @@ class _Reader:
             value = float(value)
         if type(value) is not kind:
             self.fail(f"{path}.{key}" if path else key, f"must be a {kind.__name__}, not {type(value).__name__}")
+        return value
+
+    def number(self, table: dict, key: str, path: str, kind: type, low, high, default):
+        value = self.get(table, key, path, kind, default=default)
+        if not low <= value <= high:
+            self.fail(f"{path}.{key}", f"must be between {low} and {high}")
         return value
 
     def identifier(self, table, key, path):
@@ -121,11 +165,44 @@ def _read_secret(reader: _Reader, table: dict, path: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def parse_config(data: dict, source: str = "<config>") -> SwitchConfig:
+def _read_resolver(reader: _Reader, table: dict) -> ResolverConfig:
+    reader.unknown_keys(table, {"interval_seconds", "min_age_seconds", "max_backoff_seconds",
+                                "report_after_seconds", "late_authorization"}, "resolver")
+    policy = reader.get(table, "late_authorization", "resolver", str, default="keep")
+    if policy not in ("keep", "void"):
+        reader.fail("resolver.late_authorization", 'must be "keep" or "void"')
+    return ResolverConfig(
+        interval_seconds=reader.number(table, "interval_seconds", "resolver", float, 0.01, 3600.0, 1.0),
+        min_age_seconds=reader.number(table, "min_age_seconds", "resolver", float, 0.0, 86_400.0, 5.0),
+        max_backoff_seconds=reader.number(table, "max_backoff_seconds", "resolver", float, 1.0, 86_400.0, 300.0),
+        report_after_seconds=reader.number(table, "report_after_seconds", "resolver", float, 1.0, 30 * 86_400.0,
+                                           900.0),
+        late_authorization=policy)
+
+
+def _read_admin(reader: _Reader, table: dict) -> AdminConfig:
+    reader.unknown_keys(table, {"token_sha256", "token_env"}, "admin")
+    if ("token_sha256" in table) == ("token_env" in table):
+        reader.fail("admin", "needs exactly one of token_sha256 or token_env")
+    if "token_env" in table:
+        name = reader.get(table, "token_env", "admin", str)
+        token = os.environ.get(name)
+        if not token or len(token) < 16:
+            reader.fail("admin.token_env", f"environment variable {name} must hold a token of at least 16 characters")
+        return AdminConfig(hashlib.sha256(token.encode()).digest())
+    text = reader.get(table, "token_sha256", "admin", str)
+    if not _HEX.match(text) or len(text) != 64:
+        reader.fail("admin.token_sha256", "must be a SHA-256 digest written as 64 hex digits")
+    return AdminConfig(bytes.fromhex(text))
+
+
+def parse_config(data: dict, source: str = "<config>", base_directory: Path = Path(".")) -> SwitchConfig:
     reader = _Reader(source)
-    reader.unknown_keys(data, {"switch", "channels", "merchants"}, "")
+    reader.unknown_keys(data, {"switch", "channels", "merchants", "resolver", "admin"}, "")
     switch = reader.get(data, "switch", "", dict, default={})
-    reader.unknown_keys(switch, {"listen", "database", "grace_seconds", "idempotency_retention_hours"}, "switch")
+    reader.unknown_keys(switch, {"listen", "database", "grace_seconds", "idempotency_retention_hours", "routing"},
+                        "switch")
+    routing = reader.get(switch, "routing", "switch", str)
     retention = reader.get(switch, "idempotency_retention_hours", "switch", int, default=48)
     if retention < 24:
         reader.fail("switch.idempotency_retention_hours", "must be at least 24")
@@ -133,12 +210,14 @@ def parse_config(data: dict, source: str = "<config>") -> SwitchConfig:
     channels = []
     for index, table in enumerate(reader.get(data, "channels", "", list, default=[])):
         path = f"channels[{index}]"
-        reader.unknown_keys(table, {"name", "target", "timeout_ms"}, path)
-        timeout_ms = reader.get(table, "timeout_ms", path, int, default=3000)
-        if not 1 <= timeout_ms <= 600_000:
-            reader.fail(f"{path}.timeout_ms", "must be between 1 and 600000")
-        channels.append(ChannelConfig(reader.identifier(table, "name", path),
-                                      reader.get(table, "target", path, str, required=True), timeout_ms))
+        reader.unknown_keys(table, {"name", "target", "timeout_ms", "max_in_flight", "breaker_failures",
+                                    "breaker_open_seconds"}, path)
+        channels.append(ChannelConfig(
+            reader.identifier(table, "name", path), reader.get(table, "target", path, str, required=True),
+            timeout_ms=reader.number(table, "timeout_ms", path, int, 1, 600_000, 3000),
+            max_in_flight=reader.number(table, "max_in_flight", path, int, 1, 100_000, 64),
+            breaker_failures=reader.number(table, "breaker_failures", path, int, 1, 10_000, 5),
+            breaker_open_seconds=reader.number(table, "breaker_open_seconds", path, float, 0.01, 86_400.0, 10.0)))
     names = [c.name for c in channels]
     if len(set(names)) != len(names):
         reader.fail("channels", "channel names must be unique")
@@ -147,8 +226,8 @@ def parse_config(data: dict, source: str = "<config>") -> SwitchConfig:
     for index, table in enumerate(reader.get(data, "merchants", "", list, default=[])):
         path = f"merchants[{index}]"
         reader.unknown_keys(table, {"id", "channel", "keys"}, path)
-        channel = reader.get(table, "channel", path, str, required=True)
-        if channel not in names:
+        channel = reader.get(table, "channel", path, str)
+        if channel is not None and channel not in names:
             reader.fail(f"{path}.channel", f"names no configured channel ({channel!r})")
         keys = []
         for key_index, key_table in enumerate(reader.get(table, "keys", path, list, required=True)):
@@ -169,10 +248,14 @@ def parse_config(data: dict, source: str = "<config>") -> SwitchConfig:
         idempotency_retention_hours=retention,
         channels=tuple(channels),
         merchants=tuple(merchants),
+        routing=None if routing is None else base_directory / routing,
+        resolver=_read_resolver(reader, reader.get(data, "resolver", "", dict, default={})),
+        admin=_read_admin(reader, data["admin"]) if "admin" in data else None,
     )
 
 
 def load_config(path: str | Path) -> SwitchConfig:
+    """The configuration in `path`; a relative routing path is taken from the file's own directory."""
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -180,4 +263,4 @@ def load_config(path: str | Path) -> SwitchConfig:
         raise ConfigError(f"{path}: {error}") from None
     except OSError as error:
         raise ConfigError(f"{path}: {error.strerror}") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), Path(path).parent)

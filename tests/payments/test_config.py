@@ -40,6 +40,13 @@ def test_secret_from_the_environment(monkeypatch):
     (lambda d: d["merchants"][0]["keys"][0].update(secret_hex="zz"), "merchants[0].keys[0].secret"),
     (lambda d: d["merchants"][0]["keys"][0].update(secret_env="X"), "merchants[0].keys[0]"),
     (lambda d: d["merchants"].append(dict(d["merchants"][0])), "merchants"),
+    (lambda d: d["channels"][0].update(max_in_flight=0), "channels[0].max_in_flight"),
+    (lambda d: d["channels"][0].update(breaker_failures=True), "channels[0].breaker_failures"),
+    (lambda d: d.update(resolver={"late_authorization": "refund"}), "resolver.late_authorization"),
+    (lambda d: d.update(resolver={"interval_seconds": 0}), "resolver.interval_seconds"),
+    (lambda d: d.update(admin={"token_sha256": "ab" * 31}), "admin.token_sha256"),
+    (lambda d: d.update(admin={}), "admin"),
+    (lambda d: d["switch"].update(routing=1), "switch.routing"),
 ])
 def test_errors_name_the_field(mutate, field):
     import copy
@@ -58,3 +65,25 @@ def test_unreadable_and_malformed_files(tmp_path):
     broken.write_text("[switch\n")
     with pytest.raises(ConfigError, match="line 1"):
         load_config(broken)
+
+
+def test_routing_resilience_resolver_and_admin_settings(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setenv("PAYSWITCH_TEST_ADMIN", "a-long-operator-token")
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "c.toml"
+    path.write_text('[switch]\nrouting = "routes.toml"\n[[channels]]\nname = "sim"\ntarget = "in-process"\n'
+                    'max_in_flight = 8\nbreaker_failures = 3\nbreaker_open_seconds = 2.5\n'
+                    '[[merchants]]\nid = "m_a"\n[[merchants.keys]]\nid = "k1"\n'
+                    f'secret_hex = "{"ab" * 32}"\n[resolver]\nlate_authorization = "void"\nmin_age_seconds = 0\n'
+                    '[admin]\ntoken_env = "PAYSWITCH_TEST_ADMIN"\n')
+    config = load_config(path)
+    assert config.routing == folder / "routes.toml"
+    channel = config.channel("sim")
+    assert (channel.max_in_flight, channel.breaker_failures, channel.breaker_open_seconds) == (8, 3, 2.5)
+    assert config.default_channels() == {}  # no default channel: only routing rules route m_a
+    assert (config.resolver.late_authorization, config.resolver.min_age_seconds) == ("void", 0.0)
+    assert config.admin.token_sha256 == hashlib.sha256(b"a-long-operator-token").digest()
+    assert "a-long-operator-token" not in repr(config)

@@ -199,7 +199,10 @@ async def _demo(args, database: str) -> int:
     secrets_by_merchant = {merchant: secrets.token_bytes(32) for merchant in MERCHANTS}
     config = SwitchConfig(
         listen="127.0.0.1:0", database=database, grace_seconds=5,
-        channels=(ChannelConfig("simulator", f"127.0.0.1:{simulator_port}", timeout_ms=500),),
+        # The demo sends error and timeout cards on purpose, many at once: with the default breaker
+        # they would open the circuit and turn the other paths into channel_circuit_open.
+        channels=(ChannelConfig("simulator", f"127.0.0.1:{simulator_port}", timeout_ms=500,
+                                breaker_failures=10_000),),
         merchants=tuple(MerchantConfig(m, "simulator", (SigningKey("k1", s),)) for m, s in secrets_by_merchant.items()))
     app = SwitchApp(config)
     port = await app.start()

@@ -1,6 +1,9 @@
-"""`payswitch serve`: run the switch until SIGINT/SIGTERM, then drain in-flight calls."""
+"""`payswitch serve`: run the switch until SIGINT/SIGTERM, then drain in-flight calls; SIGHUP reloads
+the routing file (a bad file is logged and changes nothing)."""
 
 import asyncio
+import logging
+import signal
 import sys
 
 from ..config import ConfigError, load_config
@@ -19,8 +22,24 @@ def register(subparsers) -> None:
 async def _serve(config, args) -> int:
     from ..server.app import SwitchApp
 
-    app = SwitchApp(config, database=args.db, listen=args.listen)
+    from ..routing.config import RoutingConfigError
+
+    try:
+        app = SwitchApp(config, database=args.db, listen=args.listen)
+    except RoutingConfigError as error:
+        print(f"payswitch serve: routing file refused:\n{error}", file=sys.stderr)
+        return 2
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task] = set()
+
+    def reload_on_sighup() -> None:
+        task = loop.create_task(_reload(app))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    if config.routing is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
     with runtime.stop_on_signals(stop):
         port = await app.start()
         host = (args.listen or config.listen).rsplit(":", 1)[0]
@@ -30,6 +49,15 @@ async def _serve(config, args) -> int:
         await app.stop()
     print("stopped", flush=True)
     return 0
+
+
+async def _reload(app) -> None:
+    from ..routing.config import RoutingConfigError
+
+    try:
+        await app.reload_routing()
+    except RoutingConfigError as error:
+        logging.getLogger("payswitch.routing").error("routing reload refused, the table in use stays:\n%s", error)
 
 
 def run(args) -> int:

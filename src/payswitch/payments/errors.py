@@ -58,6 +58,28 @@ class AmountExceeded(PaymentError):
                          available_minor=str(available_minor))
 
 
+class NoRoute(PaymentError):
+    """No routing rule matches the payment and the merchant has no default channel."""
+
+    reason = "no_route"
+
+    def __init__(self, routing_version: str):
+        super().__init__(f"no routing rule of version {routing_version!r} matches this payment and the merchant "
+                         "has no default channel", routing_version=routing_version)
+
+
+class DeadlineTooShort(PaymentError):
+    """The caller's deadline leaves too little time to call a channel and record the outcome, so
+    nothing is started rather than leaving the outcome unknown."""
+
+    reason = "deadline_too_short"
+
+    def __init__(self, remaining_ms: int, needed_ms: int):
+        super().__init__(f"the call's deadline leaves {remaining_ms} ms; at least {needed_ms} ms are needed to "
+                         "reach a channel and record the outcome", remaining_ms=str(remaining_ms),
+                         needed_ms=str(needed_ms))
+
+
 class IdempotencyKeyReused(PaymentError):
     reason = "idempotency_key_reused"
 

@@ -1,7 +1,5 @@
-"""Which channel serves a merchant, and the client for a channel by name.
-
-This is the seam routing replaces: today each merchant has one default channel from config.
-"""
+"""The configured channels by name: each one's client (guarded by its breaker and concurrency limit)
+and its own call timeout. Which channel serves a payment is the router's business."""
 
 from dataclasses import dataclass
 
@@ -15,16 +13,21 @@ class ChannelBinding:
 
 
 class ChannelDirectory:
-    def __init__(self, bindings: dict[str, ChannelBinding], merchant_channels: dict[str, str]):
+    def __init__(self, bindings: dict[str, ChannelBinding]):
         self._bindings = bindings
-        self._merchant_channels = merchant_channels
-
-    def for_merchant(self, merchant_id: str) -> tuple[str, ChannelBinding]:
-        name = self._merchant_channels[merchant_id]
-        return name, self._bindings[name]
 
     def named(self, name: str) -> ChannelBinding:
         return self._bindings[name]
+
+    def names(self) -> list[str]:
+        return list(self._bindings)
+
+    def circuit_open(self, name: str) -> bool:
+        return self._bindings[name].client.breaker.state == "open"
+
+    def health(self, name: str):
+        """The channel's breaker state and recent statistics (a GuardedChannel's snapshot)."""
+        return self._bindings[name].client.health()
 
     async def close(self) -> None:
         for binding in self._bindings.values():

@@ -6,7 +6,13 @@
 3. The outcome, the new payment state, the ledger postings and the response bytes are committed
    together; only then is the caller answered.
 Operations on one payment are serialized (KeyedLocks in-process, the version guard across processes),
-and a payment with an operation of unknown outcome refuses further operations until it is resolved.
+and a payment with an operation of unknown outcome refuses further operations until it is resolved
+(by the resolver, which asks the channel through Inquire and records the answer through `settle`).
+
+An authorization goes to the first channel of its route; when that channel surely did not act
+(connection refused, circuit open, concurrency limit full) the payment is moved to the next channel,
+durably before the next call, so a crash can never leave the switch asking the wrong channel what it
+did. Every channel call gets its own timeout cut to what the caller's deadline leaves.
 """
 
 import asyncio
@@ -17,36 +23,25 @@ import logging
 import time
 
 from ..channels.base import ChannelResponse, Outcome
-from ..ledger import postings
+from ..channels.guarded import may_fail_over
 from ..payments import lifecycle
 from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, VoidCommand
-from ..payments.errors import InvalidRequest, PaymentNotFound
+from ..payments.errors import InvalidRequest, PaymentError, PaymentNotFound
 from ..payments.ids import IdSource
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
+from ..routing.router import Route, Router
 from ..store.base import (Change, IdempotencyRecord, IdempotencyState, MethodSummary, OperationRecord, PaymentRecord,
-                          PaymentStore, StoreError)
+                          PaymentStore, StaleWrite, StoreError)
 from ..v1 import channel_pb2, switch_pb2, types_pb2
 from . import render
+from .budget import UNBOUNDED, Budget
 from .channel_directory import ChannelDirectory
 from .idempotency import IdempotencyGate
 from .locks import KeyedLocks
+from .settlement import settle
 from .store_errors import as_payment_error, checked
 
 log = logging.getLogger(__name__)
-
-
-_OPERATION_STATUS = {
-    Outcome.APPROVED: OperationStatus.SUCCEEDED,
-    Outcome.DECLINED: OperationStatus.DECLINED,
-    Outcome.FAILED: OperationStatus.FAILED,
-    Outcome.UNKNOWN: OperationStatus.PENDING,
-}
-_RESPONSE_TYPES = {
-    OperationKind.AUTHORIZATION: switch_pb2.AuthorizeResponse,
-    OperationKind.CAPTURE: switch_pb2.CaptureResponse,
-    OperationKind.VOID: switch_pb2.VoidResponse,
-    OperationKind.REFUND: switch_pb2.RefundResponse,
-}
 
 
 _CLIENT_ERROR = ChannelResponse(Outcome.UNKNOWN, message="channel client error")
@@ -57,13 +52,17 @@ class _AuthorizationIntent:
     payment: PaymentRecord
     operation: OperationRecord
     idempotency: IdempotencyRecord
-    channel_name: str
-    binding: object
     request: channel_pb2.ChannelAuthorizeRequest
+    fallbacks: tuple[str, ...]  # the route's channels after payment.channel, in order
 
     @property
     def change(self) -> Change:
         return Change(payment=self.payment, operation=self.operation, idempotency=self.idempotency)
+
+    @property
+    def change_of_channel(self) -> Change:
+        """Moves the pending payment to its next channel before that channel is called."""
+        return Change(payment=self.payment, expected_version=self.payment.version - 1)
 
 
 def _wall_clock_us() -> int:
@@ -71,14 +70,17 @@ def _wall_clock_us() -> int:
 
 
 class PaymentService:
-    def __init__(self, store: PaymentStore, channels: ChannelDirectory, *, ids: IdSource | None = None,
-                 clock_us=_wall_clock_us):
+    def __init__(self, store: PaymentStore, channels: ChannelDirectory, router: Router, *,
+                 ids: IdSource | None = None, clock_us=_wall_clock_us):
         self._store = store
         self._channels = channels
+        self._router = router
         self._ids = ids or IdSource()
         self._clock_us = clock_us
         self._gate = IdempotencyGate(store)
         self._locks = KeyedLocks()
+        # Operations whose channel call is under way in this process; the resolver leaves them alone.
+        self._sending: set[str] = set()
 
     async def drain(self) -> None:
         """Lets every started operation finish and commit (graceful shutdown)."""
@@ -86,27 +88,26 @@ class PaymentService:
 
     # -- mutating operations: idempotent, answered with the serialized response ------------------
 
-    async def authorize(self, command: AuthorizeCommand) -> bytes:
+    async def authorize(self, command: AuthorizeCommand, budget: Budget = UNBOUNDED) -> bytes:
         fingerprint = command.fingerprint()
         return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
-                                    lambda: self._authorize(command, fingerprint))
+                                    lambda: self._authorize(command, fingerprint, budget))
 
-    async def capture(self, command: CaptureCommand) -> bytes:
+    async def capture(self, command: CaptureCommand, budget: Budget = UNBOUNDED) -> bytes:
+        return await self._operation(command, OperationKind.CAPTURE, budget)
+
+    async def void(self, command: VoidCommand, budget: Budget = UNBOUNDED) -> bytes:
+        return await self._operation(command, OperationKind.VOID, budget)
+
+    async def refund(self, command: RefundCommand, budget: Budget = UNBOUNDED) -> bytes:
+        return await self._operation(command, OperationKind.REFUND, budget)
+
+    async def _operation(self, command, kind: OperationKind, budget: Budget) -> bytes:
         fingerprint = command.fingerprint()
         return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
-                                    lambda: self._operate(command, fingerprint, OperationKind.CAPTURE))
+                                    lambda: self._operate(command, fingerprint, kind, budget))
 
-    async def void(self, command: VoidCommand) -> bytes:
-        fingerprint = command.fingerprint()
-        return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
-                                    lambda: self._operate(command, fingerprint, OperationKind.VOID))
-
-    async def refund(self, command: RefundCommand) -> bytes:
-        fingerprint = command.fingerprint()
-        return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
-                                    lambda: self._operate(command, fingerprint, OperationKind.REFUND))
-
-    async def execute_batch(self, merchant_id: str, commands: list) -> list:
+    async def execute_batch(self, merchant_id: str, commands: list, budget: Budget = UNBOUNDED) -> list:
         """Runs a batch's items, each a command or the PaymentError its validation raised, and returns
         one outcome per item: the serialized response or an exception.
 
@@ -126,10 +127,10 @@ class PaymentService:
             futures = self._gate.run_many(
                 merchant_id, [(command.idempotency_key, fingerprint)
                               for (_, command), fingerprint in zip(authorizations, fingerprints)],
-                lambda claimed: self._authorize_many([first_by_key[key] for key, _ in claimed]))
+                lambda claimed: self._authorize_many([first_by_key[key] for key, _ in claimed], budget))
             waiting += [(index, asyncio.shield(future)) for (index, _), future in zip(authorizations, futures)]
         single = {CaptureCommand: self.capture, VoidCommand: self.void, RefundCommand: self.refund}
-        waiting += [(index, single[type(command)](command)) for index, command in enumerate(commands)
+        waiting += [(index, single[type(command)](command, budget)) for index, command in enumerate(commands)
                     if type(command) in single]
         results = await asyncio.gather(*(awaitable for _, awaitable in waiting), return_exceptions=True)
         for (index, _), result in zip(waiting, results):
@@ -159,38 +160,111 @@ class PaymentService:
 
     # -- the two-commit flow ------------------------------------------------------------------------
 
-    async def _authorize(self, command: AuthorizeCommand, fingerprint: bytes) -> bytes:
-        intent = self._authorization_intent(command, fingerprint)
-        await self._commit(intent.change)
-        response = await self._call_channel(intent.binding.client.authorize, intent.request, intent.binding.timeout_s)
-        change, body = self._settlement(intent.payment, [], intent.operation, response, intent.idempotency)
-        await self._commit(change)
+    async def _authorize(self, command: AuthorizeCommand, fingerprint: bytes, budget: Budget) -> bytes:
+        intent = self._authorization_intent(command, fingerprint, self._route(command))
+        budget.require_room()
+        operation_id = intent.operation.operation_id
+        self._sending.add(operation_id)
+        try:
+            await self._commit(intent.change)
+            while True:
+                binding = self._channels.named(intent.payment.channel)
+                response = await self._call_channel(binding.client.authorize, intent.request,
+                                                    budget.channel_timeout(binding.timeout_s))
+                if not self._may_fail_over(intent, response, budget):
+                    break
+                intent = self._rerouted(intent)
+                await self._commit(intent.change_of_channel)
+            change, body = settle(intent.payment, [], intent.operation, response, intent.idempotency,
+                                  self._clock_us())
+            await self._commit(change)
+        finally:
+            self._sending.discard(operation_id)
         return body
 
-    async def _authorize_many(self, items: list[tuple[AuthorizeCommand, bytes]]) -> list:
-        """The batch form of _authorize: the same two commits, each one transaction for the whole batch,
-        and one channel call per channel; every item ends with its own response or error."""
-        intents = [self._authorization_intent(command, fingerprint) for command, fingerprint in items]
-        outcomes: list = await self._commit_many([intent.change for intent in intents])
-        accepted = [index for index, outcome in enumerate(outcomes) if outcome is None]
-        by_channel: dict[str, list[int]] = {}
-        for index in accepted:
-            by_channel.setdefault(intents[index].channel_name, []).append(index)
-        answers = await asyncio.gather(*(self._call_channel_batch(intents, indices) for indices in by_channel.values()))
-        settlements = {}
-        for indices, responses in zip(by_channel.values(), answers):
-            for index, response in zip(indices, responses, strict=True):
-                intent = intents[index]
-                settlements[index] = self._settlement(intent.payment, [], intent.operation, response, intent.idempotency)
-        committed = await self._commit_many([change for change, _ in settlements.values()])
-        for (index, (_, body)), error in zip(settlements.items(), committed):
-            outcomes[index] = body if error is None else error
+    async def _authorize_many(self, items: list[tuple[AuthorizeCommand, bytes]], budget: Budget) -> list:
+        """The batch form of _authorize: the same commits, each one transaction for the whole batch, and
+        one channel call per channel (per failover round); every item ends with its own response or
+        error. The batch is routed by one routing table, read once."""
+        table = self._router.table
+        outcomes: list = [None] * len(items)
+        intents: dict[int, _AuthorizationIntent] = {}
+        for index, (command, fingerprint) in enumerate(items):
+            try:
+                intents[index] = self._authorization_intent(command, fingerprint, self._route(command, table))
+            except PaymentError as error:
+                outcomes[index] = error
+        if intents:
+            budget.require_room()
+        sending = [intent.operation.operation_id for intent in intents.values()]
+        self._sending.update(sending)
+        try:
+            active = await self._commit_intents(intents, outcomes, lambda intent: intent.change)
+            responses: dict[int, ChannelResponse] = {}
+            while active:
+                by_channel: dict[str, list[int]] = {}
+                for index in active:
+                    by_channel.setdefault(intents[index].payment.channel, []).append(index)
+                answers = await asyncio.gather(*(self._call_channel_batch(channel, [intents[i] for i in indices],
+                                                                          budget)
+                                                 for channel, indices in by_channel.items()))
+                moving = {}
+                for indices, answered in zip(by_channel.values(), answers):
+                    for index, response in zip(indices, answered, strict=True):
+                        if self._may_fail_over(intents[index], response, budget):
+                            moving[index] = intents[index] = self._rerouted(intents[index])
+                        else:
+                            responses[index] = response
+                active = await self._commit_intents(moving, outcomes, lambda intent: intent.change_of_channel)
+            now = self._clock_us()
+            settlements = {index: settle(intents[index].payment, [], intents[index].operation, response,
+                                         intents[index].idempotency, now)
+                           for index, response in responses.items()}
+            committed = await self._commit_many([change for change, _ in settlements.values()])
+            for (index, (_, body)), error in zip(settlements.items(), committed):
+                outcomes[index] = body if error is None else error
+        finally:
+            self._sending.difference_update(sending)
         return outcomes
 
-    def _authorization_intent(self, command: AuthorizeCommand, fingerprint: bytes) -> "_AuthorizationIntent":
+    async def _commit_intents(self, intents: dict, outcomes: list, change_of) -> list[int]:
+        """Commits one change per intent in one transaction; returns the indices that were accepted and
+        records the others' errors as their outcomes."""
+        errors = await self._commit_many([change_of(intent) for intent in intents.values()])
+        accepted = []
+        for index, error in zip(intents, errors):
+            if error is None:
+                accepted.append(index)
+            else:
+                outcomes[index] = error
+        return accepted
+
+    def _route(self, command: AuthorizeCommand, table=None) -> Route:
+        amount = command.amount
+        if command.card is not None:
+            return self._router.route(command.merchant_id, amount.currency, amount.amount_minor, "card",
+                                      card_number=command.card.number.reveal(), table=table)
+        return self._router.route(command.merchant_id, amount.currency, amount.amount_minor, "wallet",
+                                  wallet_provider=command.wallet.provider, table=table)
+
+    @staticmethod
+    def _may_fail_over(intent: "_AuthorizationIntent", response: ChannelResponse, budget: Budget) -> bool:
+        """Only a channel that surely did not act is left for the next one: never after a timeout, a
+        broken connection or the channel's own refusal."""
+        return may_fail_over(response) and bool(intent.fallbacks) and budget.has_room()
+
+    def _rerouted(self, intent: "_AuthorizationIntent") -> "_AuthorizationIntent":
+        now = self._clock_us()
+        payment = dataclasses.replace(intent.payment, channel=intent.fallbacks[0], version=intent.payment.version + 1,
+                                      updated_at_us=now)
+        log.info("payment %s: channel %s did not act; trying %s", payment.payment_id, intent.payment.channel,
+                 payment.channel)
+        return dataclasses.replace(intent, payment=payment, fallbacks=intent.fallbacks[1:])
+
+    def _authorization_intent(self, command: AuthorizeCommand, fingerprint: bytes,
+                              route: Route) -> "_AuthorizationIntent":
         """The first commit of an authorization (payment, operation and key, all PENDING) and the
         channel request that follows it."""
-        channel_name, binding = self._channels.for_merchant(command.merchant_id)
         now = self._clock_us()
         payment_id, operation_id = self._ids.payment_id(), self._ids.operation_id()
         amount = command.amount
@@ -207,9 +281,10 @@ class PaymentService:
         payment = PaymentRecord(
             payment_id=payment_id, merchant_id=command.merchant_id, merchant_reference=command.merchant_reference,
             status=PaymentStatus.PENDING, currency=amount.currency, amount_minor=amount.amount_minor,
-            captured_minor=0, refunded_minor=0, channel=channel_name, method=method,
+            captured_minor=0, refunded_minor=0, channel=route.channels[0], method=method,
             authorization_id=operation_id, decline_code="", decline_message="", pending_operation_id=operation_id,
-            version=1, created_at_us=now, updated_at_us=now)
+            version=1, created_at_us=now, updated_at_us=now, routing_version=route.version,
+            routing_rule=route.rule)
         operation = self._new_operation(operation_id, payment_id, OperationKind.AUTHORIZATION, amount.amount_minor,
                                         amount.currency, command.idempotency_key, now)
         idempotency = IdempotencyRecord(command.merchant_id, command.idempotency_key, "Authorize", fingerprint,
@@ -218,9 +293,9 @@ class PaymentService:
             reference=operation_id, merchant_id=command.merchant_id,
             amount=render.money(amount.amount_minor, amount.currency), description=command.description,
             **channel_method)
-        return _AuthorizationIntent(payment, operation, idempotency, channel_name, binding, request)
+        return _AuthorizationIntent(payment, operation, idempotency, request, route.channels[1:])
 
-    async def _operate(self, command, fingerprint: bytes, kind: OperationKind) -> bytes:
+    async def _operate(self, command, fingerprint: bytes, kind: OperationKind, budget: Budget) -> bytes:
         async with self._locks.hold(command.payment_id):
             payment, operations = await self._load(command.merchant_id, command.payment_id)
             if kind is OperationKind.CAPTURE:
@@ -241,6 +316,7 @@ class PaymentService:
                                             command.idempotency_key, now)
             idempotency = IdempotencyRecord(command.merchant_id, command.idempotency_key, kind.value.title(),
                                             fingerprint, IdempotencyState.IN_PROGRESS, None, payment.payment_id, now)
+            budget.require_room()
             await self._commit(Change(payment=pending, expected_version=payment.version, operation=operation,
                                       idempotency=idempotency))
             binding = self._channels.named(payment.channel)
@@ -257,57 +333,45 @@ class PaymentService:
                 call = binding.client.refund
                 request = channel_pb2.ChannelRefundRequest(
                     reference=operation_id, authorization_reference=payment.authorization_id, amount=money)
-            response = await self._call_channel(call, request, binding.timeout_s)
-            change, body = self._settlement(pending, operations, operation, response, idempotency)
-            await self._commit(change)
+            self._sending.add(operation_id)
+            try:
+                response = await self._call_channel(call, request, budget.channel_timeout(binding.timeout_s))
+                change, body = settle(pending, operations, operation, response, idempotency, self._clock_us())
+                await self._commit(change)
+            finally:
+                self._sending.discard(operation_id)
             return body
 
-    def _settlement(self, payment: PaymentRecord, earlier: list[OperationRecord], operation: OperationRecord,
-                    response: ChannelResponse, idempotency: IdempotencyRecord) -> tuple[Change, bytes]:
-        """The second commit: the channel's answer with its postings and the response it produces."""
-        now = self._clock_us()
-        operation = dataclasses.replace(
-            operation, status=_OPERATION_STATUS[response.outcome], channel_reference=response.channel_reference,
-            decline_code=response.decline_code, decline_message=response.message, updated_at_us=now)
-        changes, entries = self._apply_outcome(payment, operation, response, now)
-        settled = dataclasses.replace(payment, version=payment.version + 1, updated_at_us=now, **changes)
-        body = _RESPONSE_TYPES[operation.kind](
-            payment=render.payment(settled, [*earlier, operation]), operation=render.operation(operation),
-        ).SerializeToString()
-        done = IdempotencyRecord(idempotency.merchant_id, idempotency.key, idempotency.method, idempotency.fingerprint,
-                                 IdempotencyState.DONE, body, idempotency.payment_id, idempotency.created_at_us)
-        return Change(payment=settled, expected_version=payment.version, operation=operation, postings=entries,
-                      idempotency=done), body
+    # -- late outcomes ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _apply_outcome(payment: PaymentRecord, operation: OperationRecord, response: ChannelResponse, now: int):
-        """How the channel's answer changes the payment (as field values), and the ledger postings that
-        go with it."""
-        kind, outcome = operation.kind, response.outcome
-        if outcome is Outcome.UNKNOWN:
-            return {}, ()
-        if kind is OperationKind.AUTHORIZATION:
-            if outcome is Outcome.APPROVED:
-                return ({"status": PaymentStatus.AUTHORIZED, "pending_operation_id": None},
-                        postings.authorization(operation.operation_id, payment.payment_id, payment.merchant_id,
-                                               payment.channel, payment.currency, payment.amount_minor, now))
-            status = PaymentStatus.DECLINED if outcome is Outcome.DECLINED else PaymentStatus.FAILED
-            return ({"status": status, "pending_operation_id": None, "decline_code": response.decline_code,
-                     "decline_message": response.message}, ())
-        if outcome is not Outcome.APPROVED:
-            return {"pending_operation_id": None}, ()
-        ids = (operation.operation_id, payment.payment_id, payment.merchant_id, payment.channel, payment.currency)
-        if kind is OperationKind.CAPTURE:
-            return ({"status": PaymentStatus.CAPTURED, "captured_minor": operation.amount_minor,
-                     "pending_operation_id": None},
-                    postings.capture(*ids, payment.amount_minor, operation.amount_minor, now))
-        if kind is OperationKind.VOID:
-            return ({"status": PaymentStatus.VOIDED, "pending_operation_id": None},
-                    postings.hold_release(*ids, payment.amount_minor, now))
-        refunded = payment.refunded_minor + operation.amount_minor
-        return ({"refunded_minor": refunded, "pending_operation_id": None,
-                 "status": lifecycle.status_after_refund(payment.captured_minor, refunded)},
-                postings.refund(*ids, operation.amount_minor, now))
+    def is_sending(self, operation_id: str) -> bool:
+        """Whether this process is still waiting for the channel's answer to that operation."""
+        return operation_id in self._sending
+
+    async def settle_late(self, payment: PaymentRecord, operation_id: str, response: ChannelResponse) -> bool:
+        """Records an outcome learnt after the call (through Inquire) for the payment's pending operation,
+        with its postings and the response a retry of the operation's idempotency key now replays.
+        False when there was nothing to do: still unknown, being sent, or settled meanwhile."""
+        if response.outcome is Outcome.UNKNOWN or operation_id in self._sending:
+            return False
+        async with self._locks.hold(payment.payment_id):
+            current, operations = await self._load(payment.merchant_id, payment.payment_id)
+            pending = next((op for op in operations if op.operation_id == operation_id), None)
+            if (current.pending_operation_id != operation_id or pending is None
+                    or pending.status is not OperationStatus.PENDING):
+                return False
+            idempotency = await checked(self._store.get_idempotency(current.merchant_id, pending.idempotency_key))
+            if idempotency is not None and idempotency.payment_id != current.payment_id:
+                idempotency = None  # the key was purged and reused: leave the newer request's record alone
+            earlier = [op for op in operations if op.operation_id != operation_id]
+            change, _ = settle(current, earlier, pending, response, idempotency, self._clock_us())
+            try:
+                await self._store.apply(change)
+            except StaleWrite:
+                return False  # another process recorded it first
+            except StoreError as error:
+                raise as_payment_error(error) from None
+            return True
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -330,18 +394,19 @@ class PaymentService:
             log.exception("channel client raised; treating the outcome as unknown")
             return _CLIENT_ERROR
 
-    @staticmethod
-    async def _call_channel_batch(intents: list["_AuthorizationIntent"], indices: list[int]) -> list[ChannelResponse]:
-        binding = intents[indices[0]].binding
+    async def _call_channel_batch(self, channel: str, intents: list["_AuthorizationIntent"],
+                                  budget: Budget) -> list[ChannelResponse]:
+        binding = self._channels.named(channel)
         try:
-            responses = await binding.client.batch([intents[index].request for index in indices], binding.timeout_s)
+            responses = await binding.client.batch([intent.request for intent in intents],
+                                                   budget.channel_timeout(binding.timeout_s))
         except Exception:  # noqa: BLE001 - as in _call_channel, for every item of the batch
             log.exception("channel client raised on a batch; treating every outcome as unknown")
-            return [_CLIENT_ERROR] * len(indices)
-        if len(responses) != len(indices):
+            return [_CLIENT_ERROR] * len(intents)
+        if len(responses) != len(intents):
             log.error("channel client answered %d of %d batch items; treating all as unknown",
-                      len(responses), len(indices))
-            return [_CLIENT_ERROR] * len(indices)
+                      len(responses), len(intents))
+            return [_CLIENT_ERROR] * len(intents)
         return responses
 
     async def _commit(self, change: Change) -> None:

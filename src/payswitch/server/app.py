@@ -1,4 +1,5 @@
-"""The switch assembled from its configuration: store, channels, service, verifier and gRPC server."""
+"""The switch assembled from its configuration: store, channels, router, service, resolver, verifier and
+the gRPC server (PaymentSwitch, and SwitchAdmin when configured)."""
 
 import asyncio
 import contextlib
@@ -8,10 +9,13 @@ import time
 import grpc
 
 from ..channels.base import ChannelClient
-from ..config import SwitchConfig
+from ..channels.guarded import GuardedChannel, ResilienceSettings
+from ..config import ChannelConfig, SwitchConfig
 from ..hotpath import signing
 from ..processing.channel_directory import ChannelBinding, ChannelDirectory
+from ..processing.resolver import PendingResolver
 from ..processing.service import PaymentService
+from ..routing.router import Router
 from ..store.sqlite import SqliteStore
 from .edge import SwitchEdge
 
@@ -20,14 +24,31 @@ log = logging.getLogger(__name__)
 PURGE_INTERVAL_S = 3600
 
 
-def _channel_client(config, simulator_factory) -> ChannelClient:
+def _channel_client(config: ChannelConfig, simulator_factory) -> ChannelClient:
     if config.in_process:
         from ..channels.in_process import InProcessChannelClient
 
-        return InProcessChannelClient(config.name, simulator_factory())
-    from ..channels.grpc_client import GrpcChannelClient
+        inner = InProcessChannelClient(config.name, simulator_factory())
+    else:
+        from ..channels.grpc_client import GrpcChannelClient
 
-    return GrpcChannelClient(config.name, config.target)
+        # gRPC waits up to 120 s before reconnecting to a target that refused; a channel that comes
+        # back must be reachable by the time its breaker lets a probe through.
+        reconnect_ms = max(100, min(5_000, int(config.breaker_open_seconds * 1000)))
+        inner = GrpcChannelClient(config.name, config.target, options=(
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", reconnect_ms)))
+    return GuardedChannel(inner, settings=ResilienceSettings(
+        failure_threshold=config.breaker_failures, open_seconds=config.breaker_open_seconds,
+        max_in_flight=config.max_in_flight))
+
+
+def _load_routing_table(config: SwitchConfig):
+    """Reads, validates and compiles the routing file; raises RoutingConfigError naming each problem."""
+    from ..routing.config import load_routing
+    from ..routing.table import RoutingTable
+
+    return RoutingTable(load_routing(config.routing, known_channels=[c.name for c in config.channels]))
 
 
 def _default_simulator():
@@ -46,26 +67,53 @@ class SwitchApp:
         self.store = SqliteStore(database or config.database)
         bindings = {c.name: ChannelBinding(_channel_client(c, simulator_factory), c.timeout_ms / 1000)
                     for c in config.channels}
-        self.channels = ChannelDirectory(bindings, {m.merchant_id: m.channel for m in config.merchants})
-        self.service = PaymentService(self.store, self.channels, clock_us=lambda: int(clock() * 1_000_000))
+        self.channels = ChannelDirectory(bindings)
+        clock_us = lambda: int(clock() * 1_000_000)  # noqa: E731
+        table = None if config.routing is None else _load_routing_table(config)
+        self.routing_loaded_at_us = clock_us()
+        self.router = Router(table, config.default_channels(), self.channels)
+        self.service = PaymentService(self.store, self.channels, self.router, clock_us=clock_us)
+        self.resolver = PendingResolver(self.store, self.service, self.channels, config.resolver, clock_us=clock_us)
         self.verifier = signing.Verifier(config.signing_keys(), clock=clock)
         self._clock = clock
+        self._clock_us = clock_us
         self._server_options = (("grpc.so_reuseport", 0), *server_options)
         self._server: grpc.aio.Server | None = None
-        self._purger: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
+        self._reloading = asyncio.Lock()
         self.port: int | None = None
 
     async def start(self) -> int:
         await self.store.open()
         self._server = grpc.aio.server(options=self._server_options)
         self._server.add_generic_rpc_handlers((SwitchEdge(self.verifier, self.service, self._clock).handler(),))
+        if self.config.admin is not None:
+            from ..v1 import admin_pb2_grpc
+            from .admin import AdminService
+
+            admin_pb2_grpc.add_SwitchAdminServicer_to_server(AdminService(self.config.admin.token_sha256, self),
+                                                             self._server)
         self.port = self._server.add_insecure_port(self.listen)
         if not self.port:
             await self.store.close()
             raise OSError(f"cannot listen on {self.listen}")
         await self._server.start()
-        self._purger = asyncio.create_task(self._purge_idempotency_keys())
+        self._background = [asyncio.create_task(self._purge_idempotency_keys()),
+                            asyncio.create_task(self.resolver.run())]
         return self.port
+
+    async def reload_routing(self):
+        """Builds the routing file's table aside (off the event loop) and swaps it in whole; a bad file
+        raises RoutingConfigError and the table in use stays. Returns the new table."""
+        async with self._reloading:
+            table = await asyncio.to_thread(_load_routing_table, self.config)
+            previous = self.router.table
+            self.router.swap(table)
+            self.routing_loaded_at_us = self._clock_us()
+        log.info("routing reloaded from %s: version %s (was %s), %d rules, %d BIN ranges", table.config.source,
+                 table.version, previous.version if previous else "none", len(table.config.rules),
+                 len(table.config.bins))
+        return table
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting, lets in-flight calls finish within the grace period, then closes the store."""
@@ -73,9 +121,10 @@ class SwitchApp:
             return
         await self._server.stop(self.config.grace_seconds if grace is None else grace)
         await self.service.drain()
-        self._purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._purger
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.channels.close()
         await self.store.close()
         self._server = None

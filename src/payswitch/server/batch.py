@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 
 from ..hotpath import signing, wire
 from ..payments.errors import InvalidRequest, PaymentError
+from ..processing.budget import UNBOUNDED, Budget
 from ..processing.service import PaymentService
 from ..v1 import switch_pb2
 from ..wire_format import length_delimited
@@ -35,8 +36,10 @@ class BatchRunner:
         self._service = service
         self._clock = clock
 
-    async def run(self, merchant_id: str, body: bytes) -> bytes:
-        """The serialized BatchResponse; raises InvalidRequest when the whole message is unusable."""
+    async def run(self, merchant_id: str, body: bytes, budget: Budget = UNBOUNDED) -> bytes:
+        """The serialized BatchResponse; raises InvalidRequest when the whole message is unusable, and
+        DeadlineTooShort when the call's deadline leaves no time to reach a channel."""
+        budget.require_room()
         try:
             items = wire.decode_batch(body)
         except wire.WireError:
@@ -46,7 +49,7 @@ class BatchRunner:
         now = time.gmtime(self._clock())
         year_month = (now.tm_year, now.tm_mon)
         commands = [self._command(merchant_id, fields, year_month) for fields in items]
-        outcomes = await self._service.execute_batch(merchant_id, commands)
+        outcomes = await self._service.execute_batch(merchant_id, commands, budget)
         return b"".join(length_delimited(1, self._result(fields.kind, outcome, merchant_id))
                         for fields, outcome in zip(items, outcomes, strict=True))
 

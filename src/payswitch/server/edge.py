@@ -8,6 +8,7 @@ import grpc
 
 from ..hotpath import signing
 from ..payments.errors import PaymentError
+from ..processing.budget import Budget
 from ..processing.service import PaymentService
 from . import errors, validation
 from .batch import BatchRunner, StreamHandler
@@ -30,13 +31,15 @@ class SwitchEdge:
         batches = BatchRunner(service, clock)
         self._stream = StreamHandler(verifier, batches)
         self._operations = {
-            "Authorize": lambda merchant, body: service.authorize(
-                validation.authorize_command(merchant, body, _year_month(clock))),
-            "Capture": lambda merchant, body: service.capture(validation.capture_command(merchant, body)),
-            "Void": lambda merchant, body: service.void(validation.void_command(merchant, body)),
-            "Refund": lambda merchant, body: service.refund(validation.refund_command(merchant, body)),
-            "GetPayment": lambda merchant, body: service.get_payment(merchant, validation.payment_id(body)),
-            "ListPayments": lambda merchant, body: service.list_payments(merchant, *validation.list_query(body)),
+            "Authorize": lambda merchant, body, budget: service.authorize(
+                validation.authorize_command(merchant, body, _year_month(clock)), budget),
+            "Capture": lambda merchant, body, budget: service.capture(validation.capture_command(merchant, body),
+                                                                      budget),
+            "Void": lambda merchant, body, budget: service.void(validation.void_command(merchant, body), budget),
+            "Refund": lambda merchant, body, budget: service.refund(validation.refund_command(merchant, body),
+                                                                    budget),
+            "GetPayment": lambda merchant, body, _: service.get_payment(merchant, validation.payment_id(body)),
+            "ListPayments": lambda merchant, body, _: service.list_payments(merchant, *validation.list_query(body)),
             "Batch": batches.run,
         }
 
@@ -56,7 +59,7 @@ class SwitchEdge:
                 log.info("rejected %s: %s", name, failure.reason)
                 await context.abort_with_status(errors.status_for_signing_failure(failure.reason))
             try:
-                return await operation(merchant, body)
+                return await operation(merchant, body, Budget.from_remaining(context.time_remaining()))
             except PaymentError as error:
                 await context.abort_with_status(errors.status_for_payment_error(error))
             except Exception:  # noqa: BLE001 - the caller gets INTERNAL, the server keeps serving

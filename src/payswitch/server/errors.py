@@ -20,6 +20,8 @@ STATUS_BY_ERROR: dict[type[errors.PaymentError], grpc.StatusCode] = {
     errors.OperationPending: grpc.StatusCode.FAILED_PRECONDITION,
     errors.CurrencyMismatch: grpc.StatusCode.FAILED_PRECONDITION,
     errors.AmountExceeded: grpc.StatusCode.OUT_OF_RANGE,
+    errors.NoRoute: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.DeadlineTooShort: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
     errors.RequestInProgress: grpc.StatusCode.ABORTED,
     errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,

@@ -1,0 +1,101 @@
+"""SwitchAdmin: the operator's service, authenticated apart from merchants by a bearer token.
+
+The configuration keeps only the token's SHA-256, so the file grants nothing to whoever reads it; the
+presented token is hashed and compared in constant time. Merchant signatures are not accepted here.
+"""
+
+import hashlib
+import hmac
+import logging
+
+import grpc
+
+from ..processing import render
+from ..v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from .errors import build_status
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_LISTED = 1000
+
+
+class AdminService(admin_pb2_grpc.SwitchAdminServicer):
+    """`switch` is the running SwitchApp: its router, channels and resolver, and reload_routing()."""
+
+    def __init__(self, token_sha256: bytes, switch):
+        self._token_sha256 = token_sha256
+        self._switch = switch
+
+    async def ReloadRouting(self, request, context):
+        await self._authenticate(context)
+        from ..routing.config import RoutingConfigError
+
+        if self._switch.config.routing is None:
+            await context.abort_with_status(build_status(
+                grpc.StatusCode.FAILED_PRECONDITION, "the switch has no routing file configured",
+                "routing_not_configured"))
+        try:
+            await self._switch.reload_routing()
+        except RoutingConfigError as error:
+            violations: dict[str, str] = {}
+            for problem in error.problems:
+                where = f"{error.source}:{problem.line}: {problem.path}" if problem.line else problem.path
+                violations[where] = "; ".join(filter(None, (violations.get(where), problem.message)))
+            await context.abort_with_status(build_status(
+                grpc.StatusCode.INVALID_ARGUMENT, f"routing file refused, nothing changed:\n{error}",
+                "routing_invalid", violations=violations))
+        return self._routing_status()
+
+    async def GetRouting(self, request, context):
+        await self._authenticate(context)
+        return self._routing_status()
+
+    async def ListChannelHealth(self, request, context):
+        await self._authenticate(context)
+        channels = self._switch.channels
+        return admin_pb2.ListChannelHealthResponse(channels=[_channel_health(channels.health(name))
+                                                             for name in channels.names()])
+
+    async def ListPendingOperations(self, request, context):
+        await self._authenticate(context)
+        limit = min(request.limit or 100, MAX_PENDING_LISTED)
+        views = await self._switch.resolver.pending_report(request.older_than_seconds, limit)
+        return admin_pb2.ListPendingOperationsResponse(operations=[
+            admin_pb2.PendingOperation(
+                payment_id=view.payment.payment_id, merchant_id=view.payment.merchant_id,
+                operation_id=view.operation.operation_id,
+                kind=types_pb2.OperationKind.Value(view.operation.kind.value), channel=view.payment.channel,
+                since=render.timestamp(view.operation.updated_at_us), inquiries=view.inquiries,
+                last_inquiry=view.last_answer, overdue=view.overdue)
+            for view in views])
+
+    def _routing_status(self) -> admin_pb2.RoutingStatus:
+        table = self._switch.router.table
+        if table is None:
+            return admin_pb2.RoutingStatus()
+        return admin_pb2.RoutingStatus(version=table.version, source=table.config.source,
+                                       rules=len(table.config.rules), bin_ranges=len(table.config.bins),
+                                       loaded_at=render.timestamp(self._switch.routing_loaded_at_us))
+
+    async def _authenticate(self, context) -> None:
+        presented = dict(context.invocation_metadata() or ()).get("authorization", "")
+        scheme, _, token = presented.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            await context.abort_with_status(build_status(
+                grpc.StatusCode.UNAUTHENTICATED, "admin calls need 'authorization: Bearer <token>'",
+                "admin_token_missing"))
+        if not hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._token_sha256):
+            log.warning("admin call refused: wrong token")
+            await context.abort_with_status(build_status(
+                grpc.StatusCode.UNAUTHENTICATED, "admin token refused", "admin_token_invalid"))
+
+
+def _channel_health(health) -> admin_pb2.ChannelHealth:
+    message = admin_pb2.ChannelHealth(
+        name=health.name, breaker_state=health.breaker_state.value, in_flight=health.in_flight,
+        max_in_flight=health.max_in_flight, calls=health.calls, approved=health.approved,
+        declined=health.declined, errors=health.errors, latency_p50_us=health.latency_p50_us or 0,
+        latency_p99_us=health.latency_p99_us or 0)
+    if health.success_rate_percent is not None:
+        message.success_rate_percent = health.success_rate_percent
+    return message
