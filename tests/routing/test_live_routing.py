@@ -7,7 +7,7 @@ import time
 
 import grpc
 import pytest
-from live_switch import APPROVE, TIMEOUT, LiveSwitch, card, rpc_error
+from live_switch import APPROVE, DO_NOT_HONOR, TIMEOUT, LiveSwitch, card, rpc_error
 
 from payswitch.client import authorize_request
 from payswitch.client.errors import error_details
@@ -268,3 +268,19 @@ def wait_for(read, done, timeout: float = 10.0):
         if done(value) or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+def test_a_channel_under_the_success_rate_bound_is_tried_after_the_others(switches):
+    routes = ('version = "sr"\n[[rules]]\nname = "a-unless-failing"\nchannels = ["a", "b"]\n'
+              'min_success_rate_percent = 50\n')
+    live = switches(channels=("a", "b"), routing=routes)
+    client = live.client()
+    for n in range(20):  # min_samples: 20 answered calls before a rate is judged
+        declined = client.authorize(100 + n, "USD", card=card(DO_NOT_HONOR), merchant_reference=ref()).payment
+        assert (declined.status, declined.channel) == (types_pb2.DECLINED, "a")
+    assert live.app.channels.health("a").success_rate_percent == 0
+    time.sleep(0.3)  # the router re-reads a success rate at most every 0.25 s
+
+    payment = client.authorize(500, "USD", card=card(), merchant_reference=ref()).payment
+    assert (payment.status, payment.channel, payment.routing_rule) == (types_pb2.AUTHORIZED, "b", "a-unless-failing")
+    assert live.channel_calls("Authorize", "a") == 20
