@@ -11,18 +11,9 @@ from payswitch.channels.base import ChannelResponse, Outcome
 from payswitch.channels.breaker import BreakerState, CircuitBreaker, is_technical_failure
 from payswitch.channels.status_mapping import REJECTION_CODES, decline_code_for
 
+from fake_clock import FakeClock
+
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
-
-
-class FakeClock:
-    def __init__(self, now=1000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 @pytest.fixture

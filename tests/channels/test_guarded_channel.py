@@ -19,23 +19,13 @@ from payswitch.channels.health import ChannelStats
 from payswitch.channels.simulator import ChannelSimulator
 
 from channel_requests import authorize, capture, inquire
+from fake_clock import FakeClock
 from channel_transports import TRANSPORT_IDS, TRANSPORTS
 
 APPROVED, DECLINED, FAILED, UNKNOWN = Outcome.APPROVED, Outcome.DECLINED, Outcome.FAILED, Outcome.UNKNOWN
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 DECLINING_CARD = "4000000000000002"
 ERROR_CARD = "4000000000000119"
-
-
-class FakeClock:
-    def __init__(self, now=1000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 def clock_sleep(clock):
