@@ -103,3 +103,30 @@ def test_channel_health_and_overdue_pending_operations_are_reported(admin_switch
     assert len(reports) == 1 and pending.payment_id in reports[0]
     switch.call(switch.app.resolver.resolve_once())  # reported once, not every round
     assert len([r for r in caplog.records if "pending for" in r.getMessage()]) == 1
+
+
+def test_the_admin_command_reloads_and_reports(admin_switch, monkeypatch, capsys):
+    import json
+
+    from payswitch.cli.main import main
+
+    switch, _ = admin_switch
+    target = ["--target", switch.address]
+    monkeypatch.delenv("PAYSWITCH_ADMIN_TOKEN", raising=False)
+    assert main(["admin", "routing", *target]) == 2
+    assert "PAYSWITCH_ADMIN_TOKEN" in capsys.readouterr().err
+
+    monkeypatch.setenv("PAYSWITCH_ADMIN_TOKEN", TOKEN)
+    switch.routing_path.write_text(ROUTES.format(version="v9", channel="b"))
+    assert main(["admin", "reload", *target]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "v9"
+    assert main(["admin", "health", *target]) == 0
+    assert [c["name"] for c in json.loads(capsys.readouterr().out)["channels"]] == ["a", "b"]
+
+    switch.routing_path.write_text('version = "v10"\n[[rules]]\nname = "only"\n')
+    assert main(["admin", "reload", *target]) == 1
+    error = capsys.readouterr().err
+    assert "INVALID_ARGUMENT routing_invalid" in error and "routes.toml:2: rules[0].channels" in error
+    monkeypatch.setenv("PAYSWITCH_ADMIN_TOKEN", "not-the-operator-token")
+    assert main(["admin", "pending", *target]) == 1
+    assert "admin_token_invalid" in capsys.readouterr().err
