@@ -7,6 +7,11 @@
     idempotency_retention_hours = 48   # at least 24
     routing = "routes.toml"            # optional routing file (docs/routing.md), relative to this file
 
+    [switch.limits]                    # per-caller bounds (server/limits.py has every key and default)
+    max_message_bytes = 4194304
+    max_concurrent_calls = 2000        # beyond: RESOURCE_EXHAUSTED
+    min_client_ping_interval_seconds = 10
+
     [[channels]]
     name = "sim"
     target = "127.0.0.1:50061"         # or "in-process" for the built-in simulator
@@ -33,12 +38,15 @@
     token_sha256 = "..."               # hex SHA-256 of the bearer token; or token_env = "NAME" (the token)
 """
 
+import dataclasses
 import hashlib
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .server.limits import ServerLimits
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+\Z")
@@ -98,6 +106,7 @@ class SwitchConfig:
     channels: tuple[ChannelConfig, ...] = ()
     merchants: tuple[MerchantConfig, ...] = ()
     routing: Path | None = None
+    limits: ServerLimits = ServerLimits()
     resolver: ResolverConfig = ResolverConfig()
     admin: AdminConfig | None = None
 
@@ -180,6 +189,16 @@ def _read_resolver(reader: _Reader, table: dict) -> ResolverConfig:
         late_authorization=policy)
 
 
+def _read_limits(reader: _Reader, table: dict) -> ServerLimits:
+    values = {}
+    for limit in dataclasses.fields(ServerLimits):
+        if limit.name in table:
+            kind = int if limit.type in (int, "int") else float
+            values[limit.name] = reader.number(table, limit.name, "switch.limits", kind, 1, 10**9, limit.default)
+    reader.unknown_keys(table, {limit.name for limit in dataclasses.fields(ServerLimits)}, "switch.limits")
+    return ServerLimits(**values)
+
+
 def _read_admin(reader: _Reader, table: dict) -> AdminConfig:
     reader.unknown_keys(table, {"token_sha256", "token_env"}, "admin")
     if ("token_sha256" in table) == ("token_env" in table):
@@ -200,8 +219,8 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
     reader = _Reader(source)
     reader.unknown_keys(data, {"switch", "channels", "merchants", "resolver", "admin"}, "")
     switch = reader.get(data, "switch", "", dict, default={})
-    reader.unknown_keys(switch, {"listen", "database", "grace_seconds", "idempotency_retention_hours", "routing"},
-                        "switch")
+    reader.unknown_keys(switch, {"listen", "database", "grace_seconds", "idempotency_retention_hours", "routing",
+                                 "limits"}, "switch")
     routing = reader.get(switch, "routing", "switch", str)
     retention = reader.get(switch, "idempotency_retention_hours", "switch", int, default=48)
     if retention < 24:
@@ -249,6 +268,7 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
         channels=tuple(channels),
         merchants=tuple(merchants),
         routing=None if routing is None else base_directory / routing,
+        limits=_read_limits(reader, reader.get(switch, "limits", "switch", dict, default={})),
         resolver=_read_resolver(reader, reader.get(data, "resolver", "", dict, default={})),
         admin=_read_admin(reader, data["admin"]) if "admin" in data else None,
     )

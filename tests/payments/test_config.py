@@ -47,6 +47,8 @@ def test_secret_from_the_environment(monkeypatch):
     (lambda d: d.update(admin={"token_sha256": "ab" * 31}), "admin.token_sha256"),
     (lambda d: d.update(admin={}), "admin"),
     (lambda d: d["switch"].update(routing=1), "switch.routing"),
+    (lambda d: d["switch"].update(limits={"max_concurrent_calls": 0}), "switch.limits.max_concurrent_calls"),
+    (lambda d: d["switch"].update(limits={"max_calls": 5}), "switch.limits.max_calls"),
 ])
 def test_errors_name_the_field(mutate, field):
     import copy

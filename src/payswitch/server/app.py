@@ -85,7 +85,9 @@ class SwitchApp:
 
     async def start(self) -> int:
         await self.store.open()
-        self._server = grpc.aio.server(options=self._server_options)
+        limits = self.config.limits
+        self._server = grpc.aio.server(options=[*limits.server_options(), *self._server_options],
+                                       maximum_concurrent_rpcs=limits.max_concurrent_calls)
         self._server.add_generic_rpc_handlers((SwitchEdge(self.verifier, self.service, self._clock).handler(),))
         if self.config.admin is not None:
             from ..v1 import admin_pb2_grpc
