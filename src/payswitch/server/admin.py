@@ -2,6 +2,8 @@
 
 The configuration keeps only the token's SHA-256, so the file grants nothing to whoever reads it; the
 presented token is hashed and compared in constant time. Merchant signatures are not accepted here.
+Like the payment edge, every call arrives as raw bytes and is authenticated before it is parsed, so
+an anonymous caller learns nothing from what the parser thinks of its bytes.
 """
 
 import hashlib
@@ -9,9 +11,11 @@ import hmac
 import logging
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 
 from ..processing import render
-from ..v1 import admin_pb2, admin_pb2_grpc, types_pb2
+from ..v1 import admin_pb2, types_pb2
 from .errors import build_status
 
 log = logging.getLogger(__name__)
@@ -19,15 +23,37 @@ log = logging.getLogger(__name__)
 MAX_PENDING_LISTED = 1000
 
 
-class AdminService(admin_pb2_grpc.SwitchAdminServicer):
+class AdminService:
     """`switch` is the running SwitchApp: its router, channels and resolver, and reload_routing()."""
 
     def __init__(self, token_sha256: bytes, switch):
         self._token_sha256 = token_sha256
         self._switch = switch
 
+    def handler(self) -> grpc.GenericRpcHandler:
+        """Every SwitchAdmin method of the contract, each served by the method of the same name."""
+        service = admin_pb2.DESCRIPTOR.services_by_name["SwitchAdmin"]
+        handlers = {method.name: grpc.unary_unary_rpc_method_handler(
+                        self._authenticated(getattr(self, method.name),
+                                            message_factory.GetMessageClass(method.input_type)),
+                        response_serializer=lambda response: response.SerializeToString())
+                    for method in service.methods}
+        return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+    def _authenticated(self, implementation, request_type):
+        async def handle(body: bytes, context):
+            await self._authenticate(context)
+            try:
+                request = request_type.FromString(body)
+            except DecodeError:
+                await context.abort_with_status(build_status(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"the body is not a {request_type.DESCRIPTOR.full_name}",
+                    "invalid_argument", violations={"request": "does not parse"}))
+            return await implementation(request, context)
+
+        return handle
+
     async def ReloadRouting(self, request, context):
-        await self._authenticate(context)
         from ..routing.config import RoutingConfigError
 
         if self._switch.config.routing is None:
@@ -47,17 +73,14 @@ class AdminService(admin_pb2_grpc.SwitchAdminServicer):
         return self._routing_status()
 
     async def GetRouting(self, request, context):
-        await self._authenticate(context)
         return self._routing_status()
 
     async def ListChannelHealth(self, request, context):
-        await self._authenticate(context)
         channels = self._switch.channels
         return admin_pb2.ListChannelHealthResponse(channels=[_channel_health(channels.health(name))
                                                              for name in channels.names()])
 
     async def ListPendingOperations(self, request, context):
-        await self._authenticate(context)
         limit = min(request.limit or 100, MAX_PENDING_LISTED)
         views = await self._switch.resolver.pending_report(request.older_than_seconds, limit)
         return admin_pb2.ListPendingOperationsResponse(operations=[

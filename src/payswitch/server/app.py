@@ -90,11 +90,9 @@ class SwitchApp:
                                        maximum_concurrent_rpcs=limits.max_concurrent_calls)
         self._server.add_generic_rpc_handlers((SwitchEdge(self.verifier, self.service, self._clock).handler(),))
         if self.config.admin is not None:
-            from ..v1 import admin_pb2_grpc
             from .admin import AdminService
 
-            admin_pb2_grpc.add_SwitchAdminServicer_to_server(AdminService(self.config.admin.token_sha256, self),
-                                                             self._server)
+            self._server.add_generic_rpc_handlers((AdminService(self.config.admin.token_sha256, self).handler(),))
         self.port = self._server.add_insecure_port(self.listen)
         if not self.port:
             await self.store.close()
