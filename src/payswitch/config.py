@@ -12,9 +12,18 @@
     max_concurrent_calls = 2000        # beyond: RESOURCE_EXHAUSTED
     min_client_ping_interval_seconds = 10
 
+    [switch.tls]                       # TLS, and with client_ca mutual TLS (docs/tls.md)
+    cert = "server.pem"
+    key = "server.key"
+    client_ca = "clients-ca.pem"       # require a client certificate chaining to this CA
+    [[switch.tls.clients]]             # which merchants a client certificate may act for
+    identity = "spiffe://corp/checkout"
+    merchants = ["m_acme"]             # or "*"; admin = true lets it call SwitchAdmin
+
     [[channels]]
     name = "sim"
     target = "127.0.0.1:50061"         # or "in-process" for the built-in simulator
+    tls_ca = "bank-ca.pem"             # optional: TLS to the channel; tls_cert/tls_key for mutual TLS
     timeout_ms = 3000                  # per call, and never past the caller's own deadline
     max_in_flight = 64                 # calls at once; beyond, the call fails over to the next channel
     breaker_failures = 5               # consecutive technical failures that open the circuit
@@ -47,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .server.limits import ServerLimits
+from .tls import CHANNEL_TLS_KEYS, ClientTls, ServerTls, TlsConfigError, parse_channel_tls, parse_server_tls
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+\Z")
@@ -64,6 +74,7 @@ class ChannelConfig:
     max_in_flight: int = 64
     breaker_failures: int = 5
     breaker_open_seconds: float = 10.0
+    tls: ClientTls | None = None
 
     @property
     def in_process(self) -> bool:
@@ -107,6 +118,7 @@ class SwitchConfig:
     merchants: tuple[MerchantConfig, ...] = ()
     routing: Path | None = None
     limits: ServerLimits = ServerLimits()
+    tls: ServerTls | None = None
     resolver: ResolverConfig = ResolverConfig()
     admin: AdminConfig | None = None
 
@@ -199,6 +211,15 @@ def _read_limits(reader: _Reader, table: dict) -> ServerLimits:
     return ServerLimits(**values)
 
 
+def _tls(reader: _Reader, parse, *args, **kwargs):
+    """Certificates are read and checked now, so a bad path or a key that does not match its
+    certificate stops the start instead of the first handshake."""
+    try:
+        return parse(*args, **kwargs)
+    except TlsConfigError as error:
+        reader.fail(error.field, error.problem)
+
+
 def _read_admin(reader: _Reader, table: dict) -> AdminConfig:
     reader.unknown_keys(table, {"token_sha256", "token_env"}, "admin")
     if ("token_sha256" in table) == ("token_env" in table):
@@ -220,7 +241,7 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
     reader.unknown_keys(data, {"switch", "channels", "merchants", "resolver", "admin"}, "")
     switch = reader.get(data, "switch", "", dict, default={})
     reader.unknown_keys(switch, {"listen", "database", "grace_seconds", "idempotency_retention_hours", "routing",
-                                 "limits"}, "switch")
+                                 "limits", "tls"}, "switch")
     routing = reader.get(switch, "routing", "switch", str)
     retention = reader.get(switch, "idempotency_retention_hours", "switch", int, default=48)
     if retention < 24:
@@ -230,13 +251,14 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
     for index, table in enumerate(reader.get(data, "channels", "", list, default=[])):
         path = f"channels[{index}]"
         reader.unknown_keys(table, {"name", "target", "timeout_ms", "max_in_flight", "breaker_failures",
-                                    "breaker_open_seconds"}, path)
+                                    "breaker_open_seconds", *CHANNEL_TLS_KEYS}, path)
         channels.append(ChannelConfig(
             reader.identifier(table, "name", path), reader.get(table, "target", path, str, required=True),
             timeout_ms=reader.number(table, "timeout_ms", path, int, 1, 600_000, 3000),
             max_in_flight=reader.number(table, "max_in_flight", path, int, 1, 100_000, 64),
             breaker_failures=reader.number(table, "breaker_failures", path, int, 1, 10_000, 5),
-            breaker_open_seconds=reader.number(table, "breaker_open_seconds", path, float, 0.01, 86_400.0, 10.0)))
+            breaker_open_seconds=reader.number(table, "breaker_open_seconds", path, float, 0.01, 86_400.0, 10.0),
+            tls=_tls(reader, parse_channel_tls, table, base_directory, where=path)))
     names = [c.name for c in channels]
     if len(set(names)) != len(names):
         reader.fail("channels", "channel names must be unique")
@@ -269,6 +291,8 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
         merchants=tuple(merchants),
         routing=None if routing is None else base_directory / routing,
         limits=_read_limits(reader, reader.get(switch, "limits", "switch", dict, default={})),
+        tls=_tls(reader, parse_server_tls, switch["tls"], base_directory, known_merchants=ids) if "tls" in switch
+        else None,
         resolver=_read_resolver(reader, reader.get(data, "resolver", "", dict, default={})),
         admin=_read_admin(reader, data["admin"]) if "admin" in data else None,
     )

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from ..payments.money import CURRENCY_EXPONENTS
+from ..tls import ClientTls, aio_channel
 from ..v1 import channel_pb2, channel_pb2_grpc, types_pb2
 from .status_mapping import connection_not_established, safe_message, status_name
 
@@ -612,12 +613,12 @@ async def _ensure_reachable(probe: Probe, target: str) -> None:
             raise TargetUnreachable(f"cannot connect to {target}: {details}") from None
 
 
-async def run_checks(target: str, options: CheckOptions) -> list[CheckResult]:
+async def run_checks(target: str, options: CheckOptions, tls: ClientTls | None = None) -> list[CheckResult]:
     """Runs the selected checks one after another against the PaymentChannel at `target`
-    ("host:port", plaintext). Raises TargetUnreachable when no connection can be made, ValueError for
-    an unknown name in `options.only`."""
+    ("host:port"; TLS when `tls` is given). Raises TargetUnreachable when no connection can be made,
+    ValueError for an unknown name in `options.only`."""
     selected = select_checks(options.only)
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with aio_channel(target, tls) as channel:
         probe = Probe(channel_pb2_grpc.PaymentChannelStub(channel), options)
         await _ensure_reachable(probe, target)
         return [await run_check(registered, probe) for registered in selected]

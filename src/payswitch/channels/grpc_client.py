@@ -42,6 +42,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from ..tls import ClientTls, aio_channel
 from ..v1 import channel_pb2, channel_pb2_grpc
 from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome
 from .batching import batch_request, classify_batch_response, classify_batch_status, unknown_after_exception
@@ -56,9 +57,10 @@ class GrpcChannelClient(ChannelClient):
     timeout=None."""
 
     def __init__(self, name: str, target: str, *, default_timeout: float = 5.0,
-                 options: tuple[tuple[str, object], ...] = ()):
+                 options: tuple[tuple[str, object], ...] = (), tls: ClientTls | None = None):
         self.name = name
         self.target = target
+        self._tls = tls
         self.default_timeout = default_timeout
         self._options = tuple(options)
         self._channel: grpc.aio.Channel | None = None
@@ -118,7 +120,7 @@ class GrpcChannelClient(ChannelClient):
     def _current_stub(self) -> channel_pb2_grpc.PaymentChannelStub:
         loop = asyncio.get_running_loop()
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
+            self._channel = aio_channel(self.target, self._tls, self._options)
             self._stub = channel_pb2_grpc.PaymentChannelStub(self._channel)
             self._loop = loop
         elif loop is not self._loop:

@@ -12,7 +12,9 @@ import grpc
 from google.protobuf import json_format
 
 from ..client.errors import error_details
+from ..tls import sync_channel
 from ..v1 import admin_pb2, admin_pb2_grpc
+from . import arguments
 
 _CALLS = {
     "reload": ("ReloadRouting", admin_pb2.ReloadRoutingRequest),
@@ -35,6 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--older-than", type=int, default=0, metavar="SECONDS",
                         help="pending: only operations pending at least this long")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default %(default)s)")
+    arguments.add_tls_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     method, request_type = _CALLS[args.action]
     request = request_type(older_than_seconds=args.older_than) if args.action == "pending" else request_type()
-    with grpc.insecure_channel(args.target) as channel:
+    with sync_channel(args.target, arguments.client_tls(args)) as channel:
         call = getattr(admin_pb2_grpc.SwitchAdminStub(channel), method)
         try:
             response = call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=args.timeout)

@@ -1,4 +1,5 @@
-"""argparse types for numeric options, so every command refuses a bad value with the same words."""
+"""argparse types for numeric options, so every command refuses a bad value with the same words, and
+the TLS options every command that dials a service shares."""
 
 import argparse
 
@@ -23,3 +24,25 @@ probability = _bounded(float, 0.0, 1.0)
 
 def int_between(low: int, high: int):
     return _bounded(int, low, high)
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TLS (docs/tls.md); without --tls-ca the connection is plaintext")
+    group.add_argument("--tls-ca", help="PEM file of the CA the server's certificate must chain to")
+    group.add_argument("--tls-cert", help="this client's certificate chain (mutual TLS)")
+    group.add_argument("--tls-key", help="this client's private key (mutual TLS)")
+    group.add_argument("--tls-server-name", help="the name to expect in the server's certificate")
+
+
+def client_tls(args: argparse.Namespace):
+    """The ClientTls the options describe, or None for plaintext; a bad file exits with its reason."""
+    if args.tls_ca is None:
+        if args.tls_cert or args.tls_key or args.tls_server_name:
+            raise SystemExit("--tls-cert, --tls-key and --tls-server-name need --tls-ca")
+        return None
+    from ..tls import ClientTls, TlsConfigError
+
+    try:
+        return ClientTls.load(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name, where="--tls")
+    except TlsConfigError as error:
+        raise SystemExit(str(error)) from None

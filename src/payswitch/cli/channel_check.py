@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "channel-check",
         help="check that a PaymentChannel service keeps the contract",
-        description="Run the PaymentChannel conformance checks against HOST:PORT (plaintext gRPC) and print "
+        description="Run the PaymentChannel conformance checks against HOST:PORT (gRPC; TLS with --tls-ca) and print "
         "one row per check. Exit 0 when none failed, 1 when one did, 2 when the target cannot be reached. "
         "See docs/channel-development.md.",
     )
@@ -42,6 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--only", nargs="+", action="extend", default=[], metavar="NAME",
                         choices=conformance.check_names(),
                         help="run only these checks: " + ", ".join(conformance.check_names()))
+    arguments.add_tls_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"channel-check {args.target}: approve card {conformance.mask_card(options.approve_card)}, "
           f"decline card {decline}, deadline {options.timeout:g} s", flush=True)
     try:
-        results = runtime.run(conformance.run_checks(args.target, options))
+        results = runtime.run(conformance.run_checks(args.target, options, arguments.client_tls(args)))
     except conformance.TargetUnreachable as unreachable:
         print(f"channel-check: {unreachable}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ import time
 
 import grpc
 
+from .. import tls as transport
+from ..tls import ClientTls
 from ..v1 import switch_pb2, types_pb2
 from . import requests
 from .batch import BatchStream, batch_request
@@ -32,13 +34,15 @@ class SwitchClient:
     """`timeout` bounds a whole call, retries included; `max_attempts` bounds the retries."""
 
     def __init__(self, target: str, merchant_id: str, key_id: str, secret: bytes, *, timeout: float = 10.0,
-                 max_attempts: int = 4, backoff_s: float = 0.05, clock=time.time, channel_options=()):
+                 max_attempts: int = 4, backoff_s: float = 0.05, clock=time.time, channel_options=(),
+                 tls: ClientTls | None = None):
+        """`tls`: the switch's CA (and this caller's certificate for mutual TLS); None is plaintext."""
         self.merchant_id = merchant_id
         self.signer = RequestSigner(merchant_id, key_id, secret, clock)
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
-        self._channel = grpc.aio.insecure_channel(target, options=channel_options)
+        self._channel = transport.aio_channel(target, tls, channel_options)
         self._calls = {name: self._channel.unary_unary(SERVICE + name, response_deserializer=response.FromString)
                        for name, response in _RESPONSES.items()}
 

@@ -17,6 +17,7 @@ from ..processing.resolver import PendingResolver
 from ..processing.service import PaymentService
 from ..routing.router import Router
 from ..store.sqlite import SqliteStore
+from ..tls import add_listener
 from .edge import SwitchEdge
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _channel_client(config: ChannelConfig, simulator_factory) -> ChannelClient:
         # gRPC waits up to 120 s before reconnecting to a target that refused; a channel that comes
         # back must be reachable by the time its breaker lets a probe through.
         reconnect_ms = max(100, min(5_000, int(config.breaker_open_seconds * 1000)))
-        inner = GrpcChannelClient(config.name, config.target, options=(
+        inner = GrpcChannelClient(config.name, config.target, tls=config.tls, options=(
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", reconnect_ms)))
     return GuardedChannel(inner, settings=ResilienceSettings(
@@ -88,12 +89,14 @@ class SwitchApp:
         limits = self.config.limits
         self._server = grpc.aio.server(options=[*limits.server_options(), *self._server_options],
                                        maximum_concurrent_rpcs=limits.max_concurrent_calls)
-        self._server.add_generic_rpc_handlers((SwitchEdge(self.verifier, self.service, self._clock).handler(),))
+        binding = None if self.config.tls is None else self.config.tls.binding
+        self._server.add_generic_rpc_handlers(
+            (SwitchEdge(self.verifier, self.service, self._clock, binding=binding).handler(),))
         if self.config.admin is not None:
             from .admin import AdminService
 
             self._server.add_generic_rpc_handlers((AdminService(self.config.admin.token_sha256, self).handler(),))
-        self.port = self._server.add_insecure_port(self.listen)
+        self.port = add_listener(self._server, self.listen, self.config.tls)
         if not self.port:
             await self.store.close()
             raise OSError(f"cannot listen on {self.listen}")

@@ -16,6 +16,7 @@ from ..hotpath import signing, wire
 from ..payments.errors import InvalidRequest, PaymentError
 from ..processing.budget import UNBOUNDED, Budget
 from ..processing.service import PaymentService
+from ..tls import MERCHANT_NOT_PERMITTED, IdentityBinding, peer_identities
 from ..v1 import switch_pb2
 from ..wire_format import length_delimited
 from . import validation
@@ -76,18 +77,20 @@ class StreamHandler:
     """Each stream message is a signed batch; replies go back in request order while up to
     `max_in_flight` batches of one stream are processed concurrently."""
 
-    def __init__(self, verifier, runner: BatchRunner, max_in_flight: int = 8):
+    def __init__(self, verifier, runner: BatchRunner, max_in_flight: int = 8, *, binding: IdentityBinding | None = None):
         self._verifier = verifier
         self._runner = runner
         self._max_in_flight = max_in_flight
+        self._binding = binding
 
     async def handle(self, requests, context: grpc.aio.ServicerContext):
         started: asyncio.Queue = asyncio.Queue(maxsize=self._max_in_flight)
+        identities = peer_identities(context) if self._binding is not None else frozenset()
 
         async def read() -> None:
             try:
                 async for raw in requests:
-                    await started.put(asyncio.ensure_future(self._answer(raw)))
+                    await started.put(asyncio.ensure_future(self._answer(raw, identities)))
             finally:
                 await started.put(None)
 
@@ -98,7 +101,7 @@ class StreamHandler:
         finally:
             reader.cancel()
 
-    async def _answer(self, raw: bytes) -> bytes:
+    async def _answer(self, raw: bytes, identities: frozenset[str]) -> bytes:
         try:
             message = switch_pb2.StreamRequest.FromString(raw)
         except DecodeError:
@@ -112,6 +115,11 @@ class StreamHandler:
             return _stream_error(message.sequence, switch_pb2.ItemError(
                 code=grpc.StatusCode.UNAUTHENTICATED.value[0], reason=failure.reason,
                 message=f"request signature rejected: {failure.reason}"))
+        if self._binding is not None:
+            refusal = self._binding.merchant_refusal(identities, merchant_id)
+            if refusal is not None:
+                return _stream_error(message.sequence, switch_pb2.ItemError(
+                    code=refusal.code.value[0], reason=MERCHANT_NOT_PERMITTED, message=refusal.details))
         try:
             body = await self._runner.run(merchant_id, message.batch)
         except PaymentError as error:

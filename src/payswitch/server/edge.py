@@ -10,6 +10,7 @@ from ..hotpath import signing
 from ..payments.errors import PaymentError
 from ..processing.budget import Budget
 from ..processing.service import PaymentService
+from ..tls import IdentityBinding, peer_identities
 from . import errors, validation
 from .batch import BatchRunner, StreamHandler
 
@@ -24,12 +25,16 @@ def _year_month(clock) -> tuple[int, int]:
 
 
 class SwitchEdge:
-    def __init__(self, verifier, service: PaymentService, clock=time.time):
+    """`binding` (mutual TLS): which merchants each client certificate may act for; None when the
+    listener does not bind certificates to merchants."""
+
+    def __init__(self, verifier, service: PaymentService, clock=time.time, *, binding: IdentityBinding | None = None):
         self._verifier = verifier
         self._service = service
         self._clock = clock
+        self._binding = binding
         batches = BatchRunner(service, clock)
-        self._stream = StreamHandler(verifier, batches)
+        self._stream = StreamHandler(verifier, batches, binding=binding)
         self._operations = {
             "Authorize": lambda merchant, body, budget: service.authorize(
                 validation.authorize_command(merchant, body, _year_month(clock)), budget),
@@ -58,6 +63,10 @@ class SwitchEdge:
             except signing.SigningError as failure:
                 log.info("rejected %s: %s", name, failure.reason)
                 await context.abort_with_status(errors.status_for_signing_failure(failure.reason))
+            if self._binding is not None:
+                refusal = self._binding.merchant_refusal(peer_identities(context), merchant)
+                if refusal is not None:
+                    await context.abort_with_status(refusal)
             try:
                 return await operation(merchant, body, Budget.from_remaining(context.time_remaining()))
             except PaymentError as error:
