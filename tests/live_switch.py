@@ -43,7 +43,7 @@ class LiveSwitch:
     def __init__(self, folder, *, channel_timeout_ms: int = 400, timeout_delay_s: float = 3.0, clock=time.time,
                  channels: tuple[str, ...] = ("sim",), unreachable: tuple[str, ...] = (), routing: str | None = None,
                  resolver: ResolverConfig = ResolverConfig(), admin_token: str | None = None,
-                 limits: ServerLimits = ServerLimits(), tls=None, **channel_settings):
+                 limits: ServerLimits = ServerLimits(), tls=None, master_key=None, **channel_settings):
         """`channels` each get a simulator served on its own port; `unreachable` channels point at a
         port where nothing listens (until `revive` starts a simulator there). `routing` is the text of
         a routing file; merchants default to the first channel."""
@@ -62,6 +62,7 @@ class LiveSwitch:
         self.resolver = resolver
         self.limits = limits
         self.tls = tls
+        self.master_key = master_key
         self.admin_token = admin_token
         self.channel_settings = channel_settings
         self.simulators: dict[str, ChannelSimulator] = {}
@@ -94,7 +95,7 @@ class LiveSwitch:
                             for m, s in self.secrets.items()),
             routing=self.routing_path, resolver=self.resolver, limits=self.limits, tls=self.tls,
             admin=None if self.admin_token is None else AdminConfig(hashlib.sha256(self.admin_token.encode()).digest()))
-        self.app = SwitchApp(config, clock=self.clock)
+        self.app = SwitchApp(config, clock=self.clock, master_key=self.master_key)
         self.port = await self.app.start()
         self.address = f"127.0.0.1:{self.port}"
 

@@ -5,7 +5,8 @@ import importlib
 import sys
 
 # Each module defines register(subparsers), which adds its parser and sets `handler`.
-COMMAND_MODULES = ("serve", "channel_sim", "demo", "ledger", "info", "bench", "routes", "channel_check", "admin")
+COMMAND_MODULES = ("serve", "channel_sim", "demo", "ledger", "info", "bench", "routes", "channel_check", "admin",
+                   "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,12 +22,17 @@ def register(subparsers) -> None:
 async def _serve(config, args) -> int:
     from ..server.app import SwitchApp
 
+    from ..keys.sealing import MasterKeyError, SealingError
+    from ..keys.store import SigningKeyError
     from ..routing.config import RoutingConfigError
 
     try:
         app = SwitchApp(config, database=args.db, listen=args.listen)
     except RoutingConfigError as error:
         print(f"payswitch serve: routing file refused:\n{error}", file=sys.stderr)
+        return 2
+    except MasterKeyError as error:
+        print(f"payswitch serve: master key refused: {error}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -41,7 +46,11 @@ async def _serve(config, args) -> int:
     if config.routing is not None:
         loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
     with runtime.stop_on_signals(stop):
-        port = await app.start()
+        try:
+            port = await app.start()
+        except (SigningKeyError, SealingError) as error:
+            print(f"payswitch serve: stored signing keys cannot be used: {error}", file=sys.stderr)
+            return 2
         host = (args.listen or config.listen).rsplit(":", 1)[0]
         print(f"payswitch listening on {host}:{port}", flush=True)
         await stop.wait()

@@ -14,7 +14,10 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.message import DecodeError
 
+from ..keys.store import (InvalidKeyRequest, KeyAlreadyExists, KeyInConfiguration, KeyNotFound,
+                          MasterKeyNotConfigured, SigningKeyError, TooManyActiveKeys)
 from ..processing import render
+from ..tls import IdentityBinding, peer_identities
 from ..v1 import admin_pb2, types_pb2
 from .errors import build_status
 
@@ -26,9 +29,11 @@ MAX_PENDING_LISTED = 1000
 class AdminService:
     """`switch` is the running SwitchApp: its router, channels and resolver, and reload_routing()."""
 
-    def __init__(self, token_sha256: bytes, switch):
+    def __init__(self, token_sha256: bytes, switch, binding: IdentityBinding | None = None):
+        """With a client-certificate `binding`, a caller also needs a certificate marked admin."""
         self._token_sha256 = token_sha256
         self._switch = switch
+        self._binding = binding
 
     def handler(self) -> grpc.GenericRpcHandler:
         """Every SwitchAdmin method of the contract, each served by the method of the same name."""
@@ -111,6 +116,53 @@ class AdminService:
             log.warning("admin call refused: wrong token")
             await context.abort_with_status(build_status(
                 grpc.StatusCode.UNAUTHENTICATED, "admin token refused", "admin_token_invalid"))
+        if self._binding is not None:
+            refusal = self._binding.admin_refusal(peer_identities(context))
+            if refusal is not None:
+                await context.abort_with_status(refusal)
+
+    # --- merchants' signing keys (docs/keys.md); `switch.keys` is the KeyRing ----------------------
+
+    async def CreateKey(self, request, context):
+        ring = await self._key_ring(context)
+        violations: dict[str, str] = {}
+        valid_from = _timestamp_micros(request, "valid_from", violations)
+        valid_until = _timestamp_micros(request, "valid_until", violations)
+        if violations:
+            await self._abort_for_key_error(context, InvalidKeyRequest(violations))
+        try:
+            info, secret = await ring.create_key(request.merchant_id, request.key_id or None,
+                                                 valid_from_us=valid_from, valid_until_us=valid_until)
+        except SigningKeyError as error:
+            await self._abort_for_key_error(context, error)
+        return admin_pb2.CreateKeyResponse(key=_signing_key(info), secret=secret)
+
+    async def ListKeys(self, request, context):
+        ring = await self._key_ring(context)
+        try:
+            keys = await ring.list_keys(request.merchant_id or None)
+        except SigningKeyError as error:
+            await self._abort_for_key_error(context, error)
+        return admin_pb2.ListKeysResponse(keys=[_signing_key(info) for info in keys])
+
+    async def RevokeKey(self, request, context):
+        ring = await self._key_ring(context)
+        try:
+            info = await ring.revoke_key(request.merchant_id, request.key_id)
+        except SigningKeyError as error:
+            await self._abort_for_key_error(context, error)
+        return _signing_key(info)
+
+    async def _key_ring(self, context):
+        ring = getattr(self._switch, "keys", None)
+        if ring is None:
+            await self._abort_for_key_error(context, MasterKeyNotConfigured())
+        return ring
+
+    @staticmethod
+    async def _abort_for_key_error(context, error: SigningKeyError):
+        await context.abort_with_status(build_status(
+            KEY_ERROR_STATUS[type(error)], str(error), error.reason, violations=getattr(error, "violations", None)))
 
 
 def _channel_health(health) -> admin_pb2.ChannelHealth:
@@ -121,4 +173,40 @@ def _channel_health(health) -> admin_pb2.ChannelHealth:
         latency_p99_us=health.latency_p99_us or 0)
     if health.success_rate_percent is not None:
         message.success_rate_percent = health.success_rate_percent
+    return message
+
+
+#: Each refusal of a key operation (keys/store.py) as the status SwitchAdmin answers.
+KEY_ERROR_STATUS: dict[type[SigningKeyError], grpc.StatusCode] = {
+    InvalidKeyRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    KeyAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    TooManyActiveKeys: grpc.StatusCode.FAILED_PRECONDITION,
+    MasterKeyNotConfigured: grpc.StatusCode.FAILED_PRECONDITION,
+    KeyInConfiguration: grpc.StatusCode.FAILED_PRECONDITION,
+    KeyNotFound: grpc.StatusCode.NOT_FOUND,
+}
+
+# google.protobuf.Timestamp's own range: 0001-01-01 to 9999-12-31; before 1970 is refused as well.
+_LAST_TIMESTAMP_SECONDS = 253_402_300_799
+
+
+def _timestamp_micros(request, name: str, violations: dict[str, str]) -> int | None:
+    """A Timestamp field in microseconds; None if absent; a violation if outside 1970..9999."""
+    if not request.HasField(name):
+        return None
+    stamp = getattr(request, name)
+    if not 0 <= stamp.seconds <= _LAST_TIMESTAMP_SECONDS or not 0 <= stamp.nanos < 1_000_000_000:
+        violations[name] = "must be a time between 1970 and 9999"
+        return None
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1000
+
+
+def _signing_key(info) -> admin_pb2.SigningKey:
+    """A KeyInfo (keys/ring.py) as the message; it has no secret to leak."""
+    message = admin_pb2.SigningKey(merchant_id=info.merchant_id, key_id=info.key_id, status=info.status,
+                                   source=info.source, in_use=info.in_use)
+    for field, micros in (("valid_from", info.valid_from_us), ("valid_until", info.valid_until_us),
+                          ("created_at", info.created_at_us), ("revoked_at", info.revoked_at_us)):
+        if micros is not None:
+            getattr(message, field).CopyFrom(render.timestamp(micros))
     return message

@@ -12,6 +12,9 @@ from ..channels.base import ChannelClient
 from ..channels.guarded import GuardedChannel, ResilienceSettings
 from ..config import ChannelConfig, SwitchConfig
 from ..hotpath import signing
+from ..keys.ring import KeyRing
+from ..keys.sealing import MasterKey, Sealer
+from ..keys.store import SigningKeyStore
 from ..processing.channel_directory import ChannelBinding, ChannelDirectory
 from ..processing.resolver import PendingResolver
 from ..processing.service import PaymentService
@@ -62,7 +65,11 @@ class SwitchApp:
     """One switch process. start() binds the listener; stop() drains calls, then the store."""
 
     def __init__(self, config: SwitchConfig, *, database: str | None = None, listen: str | None = None,
-                 clock=time.time, simulator_factory=_default_simulator, server_options=()):
+                 clock=time.time, simulator_factory=_default_simulator, server_options=(),
+                 master_key: MasterKey | None = None):
+        """`master_key` seals signing-key secrets (and vaulted cards); by default it comes from
+        PAYSWITCH_MASTER_KEY or PAYSWITCH_MASTER_KEY_FILE (docs/keys.md), and without one only the
+        configuration's keys sign."""
         self.config = config
         self.listen = listen or config.listen
         self.store = SqliteStore(database or config.database)
@@ -76,6 +83,10 @@ class SwitchApp:
         self.service = PaymentService(self.store, self.channels, self.router, clock_us=clock_us)
         self.resolver = PendingResolver(self.store, self.service, self.channels, config.resolver, clock_us=clock_us)
         self.verifier = signing.Verifier(config.signing_keys(), clock=clock)
+        self.master_key = master_key if master_key is not None else MasterKey.from_env()
+        self.key_store = SigningKeyStore(database or config.database)
+        self.keys = KeyRing(self.key_store, self.verifier, Sealer(self.master_key) if self.master_key else None,
+                            config_keys=config.signing_keys(), clock=clock)
         self._clock = clock
         self._clock_us = clock_us
         self._server_options = (("grpc.so_reuseport", 0), *server_options)
@@ -86,6 +97,13 @@ class SwitchApp:
 
     async def start(self) -> int:
         await self.store.open()
+        try:
+            await self.key_store.open()
+            await self.keys.start()
+        except BaseException:
+            await self.key_store.close()
+            await self.store.close()
+            raise
         limits = self.config.limits
         self._server = grpc.aio.server(options=[*limits.server_options(), *self._server_options],
                                        maximum_concurrent_rpcs=limits.max_concurrent_calls)
@@ -95,10 +113,11 @@ class SwitchApp:
         if self.config.admin is not None:
             from .admin import AdminService
 
-            self._server.add_generic_rpc_handlers((AdminService(self.config.admin.token_sha256, self).handler(),))
+            admin = AdminService(self.config.admin.token_sha256, self, binding)
+            self._server.add_generic_rpc_handlers((admin.handler(),))
         self.port = add_listener(self._server, self.listen, self.config.tls)
         if not self.port:
-            await self.store.close()
+            await self._close_stores()
             raise OSError(f"cannot listen on {self.listen}")
         await self._server.start()
         self._background = [asyncio.create_task(self._purge_idempotency_keys()),
@@ -129,8 +148,13 @@ class SwitchApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.channels.close()
-        await self.store.close()
+        await self._close_stores()
         self._server = None
+
+    async def _close_stores(self) -> None:
+        await self.keys.stop()
+        await self.key_store.close()
+        await self.store.close()
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

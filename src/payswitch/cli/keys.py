@@ -1,0 +1,105 @@
+"""`payswitch keys create|list|revoke`: manage merchants' signing keys on a running switch (docs/keys.md).
+
+Calls SwitchAdmin with the admin token from an environment variable, never from the command line,
+where `ps` and shell history would show it. `create` prints the new secret once, on stdout, and says
+on stderr that it will not be shown again; nothing else ever prints a secret.
+"""
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ..client.errors import error_details
+from ..v1 import admin_pb2, admin_pb2_grpc
+
+
+def _moment(text: str) -> Timestamp:
+    """An ISO 8601 time with its UTC offset (2030-01-31T12:00:00Z), as a Timestamp."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time such as 2030-01-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, such as Z or +02:00")
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "keys", help="merchants' signing keys on a running switch: create, list, revoke",
+        description="Manages merchants' signing keys through SwitchAdmin and prints the answers as JSON.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = actions.add_parser("create", help="issue a key; its secret is printed once",
+                                description="Issues a key of 32 random bytes. The secret is printed on stdout "
+                                "this once; the switch keeps it only sealed and cannot show it again.")
+    create.add_argument("--merchant", required=True, help="the merchant id")
+    create.add_argument("--key-id", default="", help="the key id (default: generated, k_ and 16 hex digits)")
+    create.add_argument("--valid-from", type=_moment, metavar="ISO", help="verifies from this time (default: now)")
+    create.add_argument("--valid-until", type=_moment, metavar="ISO", help="stops verifying at this time "
+                        "(default: never)")
+
+    listing = actions.add_parser("list", help="a merchant's keys, never their secrets")
+    listing.add_argument("--merchant", default="", help="the merchant id (default: every merchant)")
+
+    revoke = actions.add_parser("revoke", help="revoke a key: it stops verifying at once")
+    revoke.add_argument("--merchant", required=True, help="the merchant id")
+    revoke.add_argument("--key-id", required=True, help="the key id")
+
+    for action in (create, listing, revoke):
+        action.add_argument("--target", default="127.0.0.1:50051",
+                            help="the switch, HOST:PORT (default %(default)s)")
+        action.add_argument("--token-env", default="PAYSWITCH_ADMIN_TOKEN",
+                            help="environment variable holding the admin token (default %(default)s)")
+        action.add_argument("--timeout", type=float, default=10.0, help="seconds (default %(default)s)")
+        action.set_defaults(handler=run)
+
+
+def _request(args: argparse.Namespace):
+    if args.action == "create":
+        request = admin_pb2.CreateKeyRequest(merchant_id=args.merchant, key_id=args.key_id)
+        if args.valid_from is not None:
+            request.valid_from.CopyFrom(args.valid_from)
+        if args.valid_until is not None:
+            request.valid_until.CopyFrom(args.valid_until)
+        return "CreateKey", request
+    if args.action == "list":
+        return "ListKeys", admin_pb2.ListKeysRequest(merchant_id=args.merchant)
+    return "RevokeKey", admin_pb2.RevokeKeyRequest(merchant_id=args.merchant, key_id=args.key_id)
+
+
+def _as_dict(message) -> dict:
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    token = os.environ.get(args.token_env)
+    if not token:
+        print(f"payswitch keys: set {args.token_env} to the admin token", file=sys.stderr)
+        return 2
+    method, request = _request(args)
+    with grpc.insecure_channel(args.target) as channel:
+        call = getattr(admin_pb2_grpc.SwitchAdminStub(channel), method)
+        try:
+            response = call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=args.timeout)
+        except grpc.RpcError as error:
+            details = error_details(error)
+            fields = "".join(f"\n  {name}: {text}" for name, text in details.field_violations.items())
+            print(f"payswitch keys {args.action}: {error.code().name} {details.reason}: {error.details()}{fields}",
+                  file=sys.stderr)
+            return 1
+    if args.action == "create":
+        print("payswitch keys create: the secret below is shown this once; give it to the merchant now. The "
+              "switch keeps it only sealed and cannot show it again.", file=sys.stderr)
+        print(json.dumps({"key": _as_dict(response.key), "secret_hex": response.secret.hex()}, indent=2))
+    else:
+        print(json.dumps(_as_dict(response), indent=2))
+    return 0
