@@ -28,12 +28,14 @@ def register(subparsers) -> None:
     parser.add_argument("--no-batch", dest="batch", action="store_false",
                         help="answer Batch with UNIMPLEMENTED, like a channel without it, so the switch "
                         "falls back to single calls")
+    parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--grace", type=arguments.non_negative_float, default=5.0,
                         help="seconds in-flight calls get to finish on shutdown (default %(default)s)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    runtime.configure_logging(args.log_level)
     simulator = ChannelSimulator(
         latency_ms=args.latency_ms,
         failure_rate=args.failure_rate,

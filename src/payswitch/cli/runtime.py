@@ -4,6 +4,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
+
+from ..logs import JsonFormatter, RedactionFilter, TextFormatter
+
+# The name of the handler configure_logging installs, so a later call finds and replaces it.
+_HANDLER_NAME = "payswitch"
 
 
 def run(coroutine) -> int:
@@ -27,5 +33,20 @@ def stop_on_signals(stop: asyncio.Event):
             loop.remove_signal_handler(signum)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: str | int = "INFO", *, json: bool = True, stream=None) -> logging.Handler:
+    """Sends every logger's records to one handler on `stream` (stderr by default) that redacts card
+    numbers, CVVs and secrets, then writes JSON lines (or classic text lines when json is false).
+
+    Filtering on the root handler rather than on loggers covers third-party libraries too; a call
+    replaces the handler an earlier call installed, and leaves other handlers alone."""
+    root = logging.getLogger()
+    root.setLevel(level.upper() if isinstance(level, str) else level)  # an unknown name raises, changing nothing
+    for handler in [handler for handler in root.handlers if handler.get_name() == _HANDLER_NAME]:
+        root.removeHandler(handler)
+        handler.close()
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(RedactionFilter())
+    handler.setFormatter(JsonFormatter() if json else TextFormatter())
+    root.addHandler(handler)
+    return handler

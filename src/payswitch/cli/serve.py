@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     parser.add_argument("--db", help="SQLite database path (overrides [switch] database)")
     parser.add_argument("--listen", help="address to listen on (overrides [switch] listen)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", choices=("json", "text"), default="json",
+                        help="JSON lines (default) or text lines; both redact card data and secrets")
     parser.set_defaults(handler=run)
 
 
@@ -70,7 +72,7 @@ async def _reload(app) -> None:
 
 
 def run(args) -> int:
-    runtime.configure_logging(args.log_level)
+    runtime.configure_logging(args.log_level, json=args.log_format == "json")
     try:
         config = load_config(args.config)
     except ConfigError as error:
