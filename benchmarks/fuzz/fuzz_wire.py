@@ -31,7 +31,7 @@ import atheris
 from payswitch import hotpath
 from payswitch.v1 import switch_pb2, types_pb2
 
-KINDS = ("authorize", "capture", "void", "refund", "batch")
+KINDS = ("authorize", "capture", "void", "refund", "batch", "tokenize")
 DEFAULT_SECONDS = 120
 TODAY = (2026, 6)
 
@@ -59,16 +59,25 @@ def _seeds() -> list[bytes]:
                                             card=card, description="Grüße")
     wallet = switch_pb2.AuthorizeRequest(idempotency_key="k-2", merchant_reference="o", amount=amount,
                                          wallet=types_pb2.Wallet(provider="applepay", token="tok"))
+    card_token = switch_pb2.AuthorizeRequest(idempotency_key="k-3", merchant_reference="o", amount=amount,
+                                             card_token=switch_pb2.CardToken(token="tok_" + "0" * 26, cvv="123"))
+    tokenize = switch_pb2.TokenizeRequest(card=types_pb2.Card(number="4242424242424242", exp_month=12,
+                                                              exp_year=2030, holder_name="Ada"))
     capture = switch_pb2.CaptureRequest(idempotency_key="c", payment_id="pay_" + "a" * 26, amount=amount)
     void = switch_pb2.VoidRequest(idempotency_key="v", payment_id="pay_" + "b" * 26)
     refund = switch_pb2.RefundRequest(idempotency_key="r", payment_id="pay_" + "c" * 26, reason="damaged")
     batch = switch_pb2.BatchRequest(items=[switch_pb2.BatchItem(authorize=authorize), switch_pb2.BatchItem(),
                                            switch_pb2.BatchItem(capture=capture), switch_pb2.BatchItem(void=void),
-                                           switch_pb2.BatchItem(refund=refund)])
-    messages = [(0, authorize), (0, wallet), (1, capture), (2, void), (3, refund), (4, batch)]
+                                           switch_pb2.BatchItem(refund=refund),
+                                           switch_pb2.BatchItem(authorize=card_token)])
+    messages = [(0, authorize), (0, wallet), (0, card_token), (1, capture), (2, void), (3, refund), (4, batch),
+                (5, tokenize)]
     seeds = [bytes([kind]) + message.SerializeToString() for kind, message in messages]
     group = b"\x4b" + b"\x08\x01" + b"\x4c"  # an unknown group (field 9) holding a varint
     seeds.append(bytes([0]) + group + authorize.SerializeToString())
+    # Every case of the `method` oneof in one message: protobuf keeps the last and forgets the others.
+    seeds.append(bytes([0]) + card_token.SerializeToString() + wallet.SerializeToString()
+                 + authorize.SerializeToString() + card_token.SerializeToString())
     return seeds
 
 
@@ -82,8 +91,8 @@ def _outcome(wire, kind: str, body: bytes):
     for fields in items:
         values.append((fields.kind, [(type(value).__name__, value)
                                      for value in (getattr(fields, name) for name in wire.FIELD_NAMES[fields.kind])]))
-        if fields.kind == "authorize":
-            violations.append(list(wire.validate_authorize(fields, *TODAY).items()))
+        if fields.kind in ("authorize", "tokenize"):
+            violations.append(list(getattr(wire, f"validate_{fields.kind}")(fields, *TODAY).items()))
         elif fields.kind is not None:
             violations.append(list(getattr(wire, f"validate_{fields.kind}")(fields).items()))
     return values, violations

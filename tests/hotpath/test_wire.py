@@ -7,7 +7,9 @@ protobuf serialized, messages assembled piece by piece with repeated, merged, ou
 fields, random bytes, and mutations of valid messages.
 """
 
+import itertools
 import pickle
+import string
 
 import pytest
 from conftest import BACKEND_NAMES, NO_EXTENSIONS, load_backend
@@ -16,16 +18,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payswitch import hotpath
+from payswitch.payments import ids
 from payswitch.payments.money import CURRENCY_EXPONENTS
 from payswitch.v1 import switch_pb2, types_pb2
 
 MESSAGE_TYPES = {"authorize": switch_pb2.AuthorizeRequest, "capture": switch_pb2.CaptureRequest,
-                 "void": switch_pb2.VoidRequest, "refund": switch_pb2.RefundRequest, "batch": switch_pb2.BatchRequest}
-KINDS = ("authorize", "capture", "void", "refund")
+                 "void": switch_pb2.VoidRequest, "refund": switch_pb2.RefundRequest,
+                 "tokenize": switch_pb2.TokenizeRequest, "batch": switch_pb2.BatchRequest}
+KINDS = ("authorize", "capture", "void", "refund")  # a batch item's operations
 ERROR = "WireError"
 TODAY = (2026, 6)
 VISA = "4242424242424242"
 PAYMENT_ID = "pay_" + "0123456789abcdefghijklmnop"
+CARD_TOKEN = "tok_" + "0123456789abcdefghjkmnpqrs"
 DIFFERENTIAL = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -75,6 +80,10 @@ def group(field: int, payload: bytes = b"") -> bytes:
     return tag(field, 3) + payload + tag(field, 4)
 
 
+def nested_groups(count: int) -> bytes:
+    return b"".join(tag(9, 3) for _ in range(count)) + b"".join(tag(9, 4) for _ in range(count))
+
+
 # ---- the oracle: protobuf's own parser, flattened as the field objects are --------------------------
 
 def _amount_values(request) -> dict:
@@ -87,12 +96,16 @@ def _amount_values(request) -> dict:
 
 def request_values(kind: str, request) -> dict:
     if kind == "authorize":
-        card, wallet = request.card, request.wallet
+        card, wallet, card_token = request.card, request.wallet, request.card_token
         return dict(idempotency_key=request.idempotency_key, merchant_reference=request.merchant_reference,
                     **_amount_values(request), method=request.WhichOneof("method"), card_number=card.number,
                     card_exp_month=card.exp_month, card_exp_year=card.exp_year, card_cvv=card.cvv,
                     card_holder_name=card.holder_name, wallet_provider=wallet.provider, wallet_token=wallet.token,
-                    description=request.description)
+                    card_token=card_token.token, card_token_cvv=card_token.cvv, description=request.description)
+    if kind == "tokenize":
+        card = request.card
+        return dict(has_card=request.HasField("card"), card_number=card.number, card_exp_month=card.exp_month,
+                    card_exp_year=card.exp_year, card_cvv=card.cvv, card_holder_name=card.holder_name)
     values = dict(idempotency_key=request.idempotency_key, payment_id=request.payment_id)
     if kind != "void":
         values.update(_amount_values(request))
@@ -138,8 +151,8 @@ def observed(wire, kind: str, body: bytes):
 
 def violations(wire, fields):
     """The violations as an ordered list, so that the order of reporting is compared too."""
-    if fields.kind == "authorize":
-        return list(wire.validate_authorize(fields, *TODAY).items())
+    if fields.kind in ("authorize", "tokenize"):
+        return list(getattr(wire, f"validate_{fields.kind}")(fields, *TODAY).items())
     return list(getattr(wire, f"validate_{fields.kind}")(fields).items())
 
 
@@ -198,6 +211,42 @@ def test_every_authorize_field_with_a_wallet(wire):
     assert wire.validate_authorize(fields, *TODAY) == {}
 
 
+def card_token_request(token: str = CARD_TOKEN, cvv: str = "") -> switch_pb2.AuthorizeRequest:
+    request = card_request()
+    request.card_token.token, request.card_token.cvv = token, cvv
+    return request
+
+
+def test_every_authorize_field_with_a_card_token(wire):
+    fields = wire.decode_authorize(card_token_request(cvv="1234").SerializeToString())
+    assert fields.method == "card_token"
+    assert (fields.card_token, fields.card_token_cvv) == (CARD_TOKEN, "1234")
+    assert (fields.card_number, fields.card_exp_month, fields.card_exp_year, fields.card_cvv,
+            fields.card_holder_name, fields.wallet_provider, fields.wallet_token) == ("", 0, 0, "", "", "", "")
+    assert (fields.idempotency_key, fields.amount_minor, fields.description) == ("key-1", 1999, "Two tickets")
+    assert wire.validate_authorize(fields, *TODAY) == {}
+    without_cvv = wire.decode_authorize(card_token_request().SerializeToString())
+    assert (without_cvv.card_token, without_cvv.card_token_cvv) == (CARD_TOKEN, "")
+    assert wire.validate_authorize(without_cvv, *TODAY) == {}
+
+
+def test_a_card_or_wallet_leaves_the_card_token_fields_empty(wire):
+    fields = wire.decode_authorize(card_request().SerializeToString())
+    assert (fields.card_token, fields.card_token_cvv) == ("", "")
+
+
+def test_every_tokenize_field(wire):
+    card = types_pb2.Card(number=VISA, exp_month=12, exp_year=2030, holder_name="Ada Lovelace")
+    fields = wire.decode_tokenize(switch_pb2.TokenizeRequest(card=card).SerializeToString())
+    assert fields.kind == "tokenize"
+    assert (fields.has_card, fields.card_number, fields.card_exp_month, fields.card_exp_year, fields.card_cvv,
+            fields.card_holder_name) == (True, VISA, 12, 2030, "", "Ada Lovelace")
+    assert wire.validate_tokenize(fields, *TODAY) == {}
+    empty = wire.decode_tokenize(b"")
+    assert (empty.has_card, empty.card_number, empty.card_exp_month) == (False, "", 0)
+    assert wire.validate_tokenize(empty, *TODAY) == {"card": "is required"}
+
+
 def test_capture_void_and_refund_fields(wire):
     amount = types_pb2.Money(amount_minor=500, currency="JPY", exponent=0)
     capture = wire.decode_capture(switch_pb2.CaptureRequest(idempotency_key="c", payment_id=PAYMENT_ID,
@@ -215,7 +264,7 @@ def test_capture_void_and_refund_fields(wire):
 
 
 def test_an_empty_message_gives_every_default(wire):
-    for kind in KINDS:
+    for kind in KINDS + ("tokenize",):
         assert observed(wire, kind, b"") == expected(kind, b"")
     fields = wire.decode_authorize(b"")
     assert fields.method is None and fields.has_amount is False and fields.amount_minor == 0
@@ -227,10 +276,12 @@ def test_a_batch_gives_one_object_per_item_and_no_operation_for_an_empty_item(wi
         switch_pb2.BatchItem(capture=switch_pb2.CaptureRequest(idempotency_key="c", payment_id=PAYMENT_ID)),
         switch_pb2.BatchItem(void=switch_pb2.VoidRequest(idempotency_key="v", payment_id=PAYMENT_ID)),
         switch_pb2.BatchItem(refund=switch_pb2.RefundRequest(idempotency_key="r", payment_id=PAYMENT_ID)),
+        switch_pb2.BatchItem(authorize=card_token_request(cvv="321")),
     ]).SerializeToString()
     items = wire.decode_batch(batch)
-    assert [fields.kind for fields in items] == ["authorize", None, "capture", "void", "refund"]
+    assert [fields.kind for fields in items] == ["authorize", None, "capture", "void", "refund", "authorize"]
     assert items[0].card_number == VISA and items[4].idempotency_key == "r"
+    assert (items[5].method, items[5].card_token, items[5].card_token_cvv) == ("card_token", CARD_TOKEN, "321")
     assert observed(wire, "batch", batch) == expected("batch", batch)
     assert wire.decode_batch(b"") == []
 
@@ -248,6 +299,7 @@ def test_non_ascii_text_and_bytes_like_bodies(wire):
 
 CARD = text(1, VISA) + number(2, 12) + text(4, "123")
 WALLET = text(1, "applepay") + text(2, "tok")
+TOKEN = text(1, CARD_TOKEN) + text(2, "999")
 SEMANTICS = {
     "the last of a repeated string wins": ("authorize", text(1, "first") + text(1, "second")),
     "repeated money merges": ("authorize", delimited(3, number(1, 100) + text(2, "USD") + number(3, 2))
@@ -258,6 +310,26 @@ SEMANTICS = {
     "a oneof case set again starts afresh": ("authorize", delimited(4, CARD) + delimited(5, WALLET)
                                              + delimited(4, number(3, 2030))),
     "an empty card still sets the case": ("authorize", delimited(4, b"")),
+    "a card token after a card wins": ("authorize", delimited(4, CARD) + delimited(7, TOKEN)),
+    "a card after a card token wins": ("authorize", delimited(7, TOKEN) + delimited(4, CARD)),
+    "a wallet after a card token wins": ("authorize", delimited(7, TOKEN) + delimited(5, WALLET)),
+    "a card token set again starts afresh": ("authorize", delimited(7, TOKEN) + delimited(5, WALLET)
+                                             + delimited(7, text(1, "tok_again"))),
+    "a card token set again after a card starts afresh": ("authorize", delimited(7, text(2, "12")) + delimited(4, CARD)
+                                                          + delimited(7, text(1, CARD_TOKEN))),
+    "a repeated card token merges": ("authorize", delimited(7, text(1, CARD_TOKEN)) + number(99, 1)
+                                     + delimited(7, text(2, "4321"))),
+    "an empty card token still sets the case": ("authorize", delimited(7, b"")),
+    "a card token as a varint leaves the case alone": ("authorize", delimited(4, CARD) + number(7, 3)),
+    "unknown fields inside a card token": ("authorize", delimited(7, group(9, b"\x00\x00") + TOKEN + number(3, 1)
+                                                        + tag(1, 0) + varint(5))),
+    "a batch item's card token": ("batch", delimited(1, delimited(1, delimited(4, CARD) + delimited(7, TOKEN)))),
+    "a tokenize card": ("tokenize", delimited(1, CARD + number(3, 2030) + text(5, "Ada"))),
+    "a repeated tokenize card merges": ("tokenize", delimited(1, CARD) + number(99, 1) + delimited(1, number(3, 2030))),
+    "an empty tokenize card is present": ("tokenize", delimited(1, b"")),
+    "a tokenize card as a varint is unknown": ("tokenize", number(1, 7)),
+    "unknown fields around a tokenize card": ("tokenize", group(9, number(1, 1)) + delimited(2, b"\xff")
+                                              + delimited(1, CARD + tag(9, 5) + b"abcd")),
     "unknown fields of every wire type": ("authorize", number(99, 5) + tag(98, 1) + b"12345678" + tag(97, 5) + b"1234"
                                           + delimited(96, b"\xff\xfe") + group(95, number(1, 1)) + text(1, "k")),
     "unknown fields inside submessages": ("authorize", delimited(4, group(9, b"\x00\x00") + CARD + number(77, 1))
@@ -291,6 +363,17 @@ SEMANTICS = {
 def test_decodes_as_protobuf_does(wire, pure_wire, kind, body):
     assert expected(kind, body) != ERROR
     assert_agrees(wire, pure_wire, kind, body)
+
+
+def test_every_sequence_of_up_to_three_method_cases(wire, pure_wire):
+    """Each case of the `method` oneof with all its fields or none, in every order: a value left over
+    from an earlier occurrence of a case, which protobuf clears when another case came between, shows."""
+    occurrences = [delimited(field, payload) for field, full in ((4, CARD + number(3, 2030) + text(5, "Ada")),
+                                                                 (5, WALLET), (7, TOKEN))
+                   for payload in (full, b"")]
+    for length in range(4):
+        for sequence in itertools.product(occurrences, repeat=length):
+            assert_agrees(wire, pure_wire, "authorize", text(1, "k") + b"".join(sequence))
 
 
 MALFORMED = {
@@ -328,6 +411,23 @@ MALFORMED = {
     "a truncated UTF-8 sequence": delimited(6, b"ab\xe2\x82"),
     "invalid UTF-8 in a card": delimited(4, delimited(1, b"42\x80")),
     "invalid UTF-8 in a replaced oneof case": delimited(5, delimited(2, b"\xff")) + delimited(4, CARD),
+    "invalid UTF-8 in a card token": delimited(7, delimited(1, b"tok_\x80")),
+    "invalid UTF-8 in a replaced card token": delimited(7, delimited(2, b"\xff")) + delimited(4, CARD),
+    "field number 0 in a card token": delimited(7, b"\x00\x00"),
+    "an end of group in a card token": delimited(7, tag(9, 4)),
+    "a string running past its card token": delimited(7, tag(1, 2) + varint(4) + b"to") + b"k_",
+    "100 nested groups in a card token": delimited(7, nested_groups(100)),
+}
+
+TOKENIZE_MALFORMED = {
+    "truncated varint": tag(9, 0) + b"\x80",
+    "field number 0": b"\x00\x00",
+    "field number 0 in the card": delimited(1, b"\x00\x00"),
+    "invalid UTF-8 in the card": delimited(1, delimited(1, b"42\x80")),
+    "invalid UTF-8 in an overwritten cvv": delimited(1, delimited(4, b"\xff")) + delimited(1, text(4, "1")),
+    "a card running past the end": tag(1, 2) + varint(9) + CARD[:3],
+    "an end of group in the card": delimited(1, tag(9, 4)),
+    "100 nested groups in the card": delimited(1, nested_groups(100)),
 }
 
 
@@ -338,15 +438,18 @@ def test_refuses_what_protobuf_refuses(wire, body):
         wire.decode_authorize(body)
 
 
+@pytest.mark.parametrize("body", TOKENIZE_MALFORMED.values(), ids=TOKENIZE_MALFORMED.keys())
+def test_refuses_the_tokenize_requests_protobuf_refuses(wire, body):
+    assert expected("tokenize", body) == ERROR, "protobuf accepts this: the case is wrong, not the decoder"
+    with pytest.raises(wire.WireError, match="TokenizeRequest"):
+        wire.decode_tokenize(body)
+
+
 def test_a_malformed_batch_item_fails_the_whole_batch(wire):
     body = delimited(1, delimited(2, text(1, "ok"))) + delimited(1, delimited(1, delimited(4, b"\x00\x00")))
     assert expected("batch", body) == ERROR
     with pytest.raises(wire.WireError, match="BatchRequest"):
         wire.decode_batch(body)
-
-
-def nested_groups(count: int) -> bytes:
-    return b"".join(tag(9, 3) for _ in range(count)) + b"".join(tag(9, 4) for _ in range(count))
 
 
 @pytest.mark.parametrize("wrap, allowed", [
@@ -355,12 +458,22 @@ def nested_groups(count: int) -> bytes:
     (lambda groups: delimited(1, delimited(1, groups)), 98),
     (lambda groups: delimited(1, delimited(1, delimited(4, groups))), 97),
     (lambda groups: delimited(1, delimited(4, delimited(3, groups))), 97),
-], ids=["batch", "item", "operation", "card", "amount"])
+    (lambda groups: delimited(1, delimited(1, delimited(7, groups))), 97),
+], ids=["batch", "item", "operation", "card", "amount", "card_token"])
 def test_nesting_is_limited_to_100_levels_counted_from_the_batch(wire, wrap, allowed):
     assert observed(wire, "batch", wrap(nested_groups(allowed))) == expected("batch", wrap(nested_groups(allowed)))
     assert expected("batch", wrap(nested_groups(allowed + 1))) == ERROR
     with pytest.raises(wire.WireError):
         wire.decode_batch(wrap(nested_groups(allowed + 1)))
+
+
+def test_a_tokenize_cards_nesting_is_limited_as_protobuf_limits_it(wire):
+    for body in (delimited(1, nested_groups(99)), nested_groups(100)):
+        assert observed(wire, "tokenize", body) == expected("tokenize", body) != ERROR
+    for body in (delimited(1, nested_groups(100)), nested_groups(101)):
+        assert expected("tokenize", body) == ERROR
+        with pytest.raises(wire.WireError):
+            wire.decode_tokenize(body)
 
 
 def test_the_error_is_the_pure_twins_value_error_and_quotes_no_bytes(wire, pure_wire):
@@ -389,6 +502,23 @@ def test_repr_masks_the_card_number_and_leaves_out_the_cvv_and_wallet_token(wire
     assert "424242424242" not in repr(short)
 
 
+def test_repr_shows_the_card_token_but_never_its_cvv(wire, pure_wire):
+    body = card_token_request(cvv="9876").SerializeToString()
+    shown = repr(wire.decode_authorize(body))
+    assert f"card_token={CARD_TOKEN!r}" in shown
+    assert "9876" not in shown and "card_token_cvv" not in shown
+    assert shown == repr(pure_wire.decode_authorize(body))
+
+
+def test_a_tokenize_repr_masks_the_card_number_and_leaves_out_the_cvv(wire, pure_wire):
+    body = switch_pb2.TokenizeRequest(card=types_pb2.Card(number=VISA, cvv="9876")).SerializeToString()
+    shown = repr(wire.decode_tokenize(body))
+    assert VISA not in shown and "424242******4242" in shown
+    assert "9876" not in shown and "card_cvv" not in shown
+    assert shown == repr(pure_wire.decode_tokenize(body))
+    assert shown.startswith("TokenizeFields(has_card=True, ")
+
+
 def test_field_objects_are_read_only_and_not_picklable(wire):
     fields = wire.decode_authorize(card_request().SerializeToString())
     with pytest.raises(AttributeError):
@@ -397,6 +527,11 @@ def test_field_objects_are_read_only_and_not_picklable(wire):
         pickle.dumps(fields)
     with pytest.raises(TypeError):
         pickle.dumps(wire.decode_batch(delimited(1, b""))[0])
+    tokenize = wire.decode_tokenize(delimited(1, CARD))
+    with pytest.raises(AttributeError):
+        tokenize.card_cvv = ""
+    with pytest.raises(TypeError, match="not picklable"):
+        pickle.dumps(tokenize)
 
 
 # ---- the rules of validation.py ---------------------------------------------------------------------
@@ -417,7 +552,7 @@ AUTHORIZE_VIOLATIONS = [
     (dict(amount__amount_minor=10**15 + 1), {"amount.amount_minor": "must be at most 1000000000000000"}),
     (dict(amount__exponent=3), {"amount.exponent": "EUR has 2 decimal places, not 3"}),
     (dict(amount__currency="XYZ", amount__exponent=3), {"amount.currency": "is not an ISO 4217 currency code"}),
-    (dict(card=None), {"method": "one of card or wallet is required"}),
+    (dict(card=None), {"method": "one of card, wallet or card_token is required"}),
     (dict(card__number=""), {"card.number": "is required"}),
     (dict(card__number="4242424242424241"), {"card.number": "fails the Luhn check"}),
     (dict(card__number="42424242"), {"card.number": "must be 12 to 19 digits"}),
@@ -440,6 +575,25 @@ AUTHORIZE_VIOLATIONS = [
     (dict(description="del\x7f"), {"description": "must not contain control characters"}),
     (dict(description="ünïcode\x85 is not a control character here"), {}),
     (dict(description="東京\x00"), {"description": "must not contain control characters"}),
+    (dict(card_token__token=CARD_TOKEN), {}),
+    (dict(card_token__token=CARD_TOKEN, card_token__cvv="123"), {}),
+    (dict(card_token__token=CARD_TOKEN, card_token__cvv="0000"), {}),
+    (dict(card_token__token=""), {"card_token.token": "is required"}),
+    (dict(card_token__cvv="123"), {"card_token.token": "is required"}),
+    (dict(card_token__token="tok_" + "a" * 25), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token="tok_" + "a" * 27), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token="tok_" + "A" * 26), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token="tok_" + "u" * 26), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token="tok_" + "é" * 26), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token="tkn_" + "a" * 26), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token=PAYMENT_ID), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token=VISA), {"card_token.token": "is not a card token (tok_ and 26 characters)"}),
+    (dict(card_token__token=CARD_TOKEN, card_token__cvv="12"), {"card_token.cvv": "must be 3 or 4 digits"}),
+    (dict(card_token__token=CARD_TOKEN, card_token__cvv="12345"), {"card_token.cvv": "must be 3 or 4 digits"}),
+    (dict(card_token__token=CARD_TOKEN, card_token__cvv="12a"), {"card_token.cvv": "must be 3 or 4 digits"}),
+    (dict(card_token__token=CARD_TOKEN, card_token__cvv="١٢٣"), {"card_token.cvv": "must be 3 or 4 digits"}),
+    (dict(card_token__token="x", card_token__cvv="x"), {"card_token.token": "is not a card token (tok_ and 26 characters)",
+                                                        "card_token.cvv": "must be 3 or 4 digits"}),
 ]
 
 
@@ -479,6 +633,71 @@ def test_every_violation_is_reported_in_the_order_validation_py_finds_them(wire)
         ("wallet.token", "is required"),
         ("description", "must not contain control characters"),
     ]
+
+
+def test_a_card_token_takes_exactly_the_alphabet_of_payment_ids(wire):
+    """The vault issues tokens in ids.py's lowercase Crockford base32: 0-9 and a-z but i, l, o and u."""
+    for character in string.digits + string.ascii_lowercase + "IL-_.":
+        fields = wire.decode_authorize(card_token_request("tok_" + character * 26).SerializeToString())
+        found = wire.validate_authorize(fields, *TODAY)
+        assert ("card_token.token" not in found) == (character in ids._CROCKFORD), character
+
+
+def test_a_card_tokens_violations_come_where_the_method_is_checked(wire):
+    request = card_token_request(token="nope", cvv="1")
+    request.idempotency_key, request.description = "", "\x00"
+    fields = wire.decode_authorize(request.SerializeToString())
+    assert list(wire.validate_authorize(fields, *TODAY).items()) == [
+        ("idempotency_key", "is required"),
+        ("card_token.token", "is not a card token (tok_ and 26 characters)"),
+        ("card_token.cvv", "must be 3 or 4 digits"),
+        ("description", "must not contain control characters"),
+    ]
+
+
+TOKENIZE_VIOLATIONS = [
+    (dict(), {}),
+    (dict(card=None), {"card": "is required"}),
+    (dict(card__number=""), {"card.number": "is required"}),
+    (dict(card__number="4242424242424241"), {"card.number": "fails the Luhn check"}),
+    (dict(card__number="4242-4242-4242-4242"), {"card.number": "must be 12 to 19 digits"}),
+    (dict(card__exp_month=13), {"card.exp_month": "must be 1 to 12"}),
+    (dict(card__exp_year=99), {"card.exp_year": "must be a four-digit year"}),
+    (dict(card__exp_year=2026, card__exp_month=5), {"card.exp_year": "the card has expired"}),
+    (dict(card__exp_year=2026, card__exp_month=6), {}),
+    (dict(card__cvv="123"), {"card.cvv": "is never stored; send it with the authorization"}),
+    (dict(card__cvv="1"), {"card.cvv": "is never stored; send it with the authorization"}),
+    (dict(card__cvv="é"), {"card.cvv": "is never stored; send it with the authorization"}),
+    (dict(card__holder_name="x" * 129), {"card.holder_name": "must be at most 128 characters"}),
+    (dict(card__holder_name="tab\t"), {"card.holder_name": "must not contain control characters"}),
+    (dict(card__holder_name=""), {}),
+    (dict(card__number="", card__exp_month=0, card__exp_year=0, card__holder_name=""),
+     {"card.number": "is required", "card.exp_month": "must be 1 to 12", "card.exp_year": "must be a four-digit year"}),
+]
+
+
+def _tokenize_with(**changes) -> switch_pb2.TokenizeRequest:
+    request = switch_pb2.TokenizeRequest(card=types_pb2.Card(number=VISA, exp_month=12, exp_year=2030,
+                                                             holder_name="Ada Lovelace"))
+    for path, value in changes.items():
+        if path == "card":
+            request.ClearField("card")
+        else:
+            setattr(request.card, path.split("__")[1], value)
+    return request
+
+
+@pytest.mark.parametrize("changes, found", TOKENIZE_VIOLATIONS, ids=[str(c) for c, _ in TOKENIZE_VIOLATIONS])
+def test_tokenize_rules_are_the_authorize_card_rules_without_a_cvv(wire, pure_wire, changes, found):
+    body = _tokenize_with(**changes).SerializeToString()
+    fields = wire.decode_tokenize(body)
+    assert wire.validate_tokenize(fields, *TODAY) == found
+    assert violations(wire, fields) == violations(pure_wire, pure_wire.decode_tokenize(body))
+
+
+def test_an_empty_tokenize_card_is_checked_field_by_field(wire):
+    fields = wire.decode_tokenize(delimited(1, b""))
+    assert list(wire.validate_tokenize(fields, *TODAY)) == ["card.number", "card.exp_month", "card.exp_year"]
 
 
 def test_wallet_rules(wire):
@@ -525,6 +744,14 @@ def test_rules_take_the_other_twins_field_objects(wire, pure_wire):
     body = _authorize_with(card__cvv="1").SerializeToString()
     assert wire.validate_authorize(pure_wire.decode_authorize(body), *TODAY) == {"card.cvv": "must be 3 or 4 digits"}
     assert pure_wire.validate_authorize(wire.decode_authorize(body), *TODAY) == {"card.cvv": "must be 3 or 4 digits"}
+    body = card_token_request(cvv="1").SerializeToString()
+    found = {"card_token.cvv": "must be 3 or 4 digits"}
+    assert wire.validate_authorize(pure_wire.decode_authorize(body), *TODAY) == found
+    assert pure_wire.validate_authorize(wire.decode_authorize(body), *TODAY) == found
+    body = _tokenize_with(card__cvv="123").SerializeToString()
+    found = {"card.cvv": "is never stored; send it with the authorization"}
+    assert wire.validate_tokenize(pure_wire.decode_tokenize(body), *TODAY) == found
+    assert pure_wire.validate_tokenize(wire.decode_tokenize(body), *TODAY) == found
 
 
 SPECIAL_CHARACTERS = ["\x00", "\x1f", " ", "~", "\x7f", "\x80", "\x85", "\xff", "é", "東", "🎫", "-", ".", "_", "Z", "9"]
@@ -540,8 +767,11 @@ def test_character_rules_hold_at_every_position_of_short_and_long_text(wire, pur
                                       card__holder_name=value, card__number=value, card__cvv=value[:4])
             wallet = _authorize_with(description=value)
             wallet.wallet.provider, wallet.wallet.token = value, value
+            card_token = card_token_request(token="tok_" + (value + "0" * 26)[:26], cvv=value[:4])
             refund = switch_pb2.RefundRequest(payment_id="pay_" + value[:26], reason=value)
-            for kind, message in (("authorize", request), ("authorize", wallet), ("refund", refund)):
+            tokenize = switch_pb2.TokenizeRequest(card=types_pb2.Card(number=value, holder_name=value))
+            for kind, message in (("authorize", request), ("authorize", wallet), ("authorize", card_token),
+                                  ("refund", refund), ("tokenize", tokenize)):
                 body = message.SerializeToString()
                 fields = getattr(wire, f"decode_{kind}")(body)
                 assert violations(wire, fields) == violations(pure_wire, getattr(pure_wire, f"decode_{kind}")(body))
@@ -557,6 +787,10 @@ interesting_text = st.one_of(
 )
 currencies = st.one_of(st.sampled_from(sorted(CURRENCY_EXPONENTS)), st.sampled_from(["", "usd", "XYZ", "EURO", "ÉUR"]),
                        st.text(max_size=4))
+card_tokens = st.one_of(st.text(alphabet=ids._CROCKFORD, min_size=25, max_size=27).map(lambda t: "tok_" + t),
+                        st.text(alphabet=ids._CROCKFORD + "ilouA_é", min_size=26, max_size=26).map(lambda t: "tok_" + t),
+                        st.sampled_from(["", "tok_", CARD_TOKEN, PAYMENT_ID]), st.text(max_size=8))
+cvvs = st.one_of(st.text(alphabet="0123456789a", max_size=5), st.text(max_size=3))
 card_numbers = st.one_of(st.sampled_from([VISA, "4242424242424241", "5555555555554444", "378282246310005", "",
                                           "4242-4242-4242-4242", "٤٢٤٢٤٢٤٢٤٢٤٢"]),
                          st.text(alphabet="0123456789", min_size=10, max_size=21), st.text(max_size=20))
@@ -577,6 +811,15 @@ def money_messages(draw):
 
 
 @st.composite
+def card_messages(draw):
+    card = types_pb2.Card(number=draw(card_numbers), exp_month=draw(months), exp_year=draw(years),
+                          holder_name=draw(free_text))
+    if draw(st.booleans()):
+        card.cvv = draw(cvvs)
+    return card
+
+
+@st.composite
 def requests(draw, kind):
     """A random request of `kind`, as protobuf builds and serializes it."""
     if kind == "authorize":
@@ -584,17 +827,22 @@ def requests(draw, kind):
                                               merchant_reference=draw(interesting_text), description=draw(free_text))
         if draw(st.booleans()):
             request.amount.CopyFrom(draw(money_messages()))
-        method = draw(st.sampled_from(["card", "wallet", None]))
+        method = draw(st.sampled_from(["card", "wallet", "card_token", None]))
         if method == "card":
-            request.card.SetInParent()
-            request.card.number = draw(card_numbers)
-            request.card.exp_month, request.card.exp_year = draw(months), draw(years)
-            request.card.cvv = draw(st.one_of(st.text(alphabet="0123456789a", max_size=5), st.text(max_size=3)))
-            request.card.holder_name = draw(free_text)
+            request.card.CopyFrom(draw(card_messages()))
         elif method == "wallet":
             request.wallet.SetInParent()
             request.wallet.provider = draw(st.one_of(st.text(alphabet="abz09_A -", max_size=34), st.text(max_size=5)))
             request.wallet.token = draw(st.one_of(st.text(max_size=20), st.integers(2040, 2050).map(lambda n: "t" * n)))
+        elif method == "card_token":
+            request.card_token.SetInParent()
+            request.card_token.token = draw(card_tokens)
+            request.card_token.cvv = draw(cvvs)
+        return request
+    if kind == "tokenize":
+        request = switch_pb2.TokenizeRequest()
+        if draw(st.booleans()):
+            request.card.CopyFrom(draw(card_messages()))
         return request
     request = MESSAGE_TYPES[kind](idempotency_key=draw(interesting_text), payment_id=draw(interesting_text))
     if kind != "void" and draw(st.booleans()):
@@ -644,19 +892,23 @@ money_pieces = pieces(st.tuples(st.just(1), int64s).map(lambda f: number(*f)), s
 card_pieces = pieces(strings(1), st.tuples(st.sampled_from([2, 3]), st.integers(0, 2**64 - 1)).map(lambda f: number(*f)),
                      strings(4), strings(5))
 wallet_pieces = pieces(strings(1), strings(2))
+card_token_pieces = pieces(card_tokens.map(lambda value: text(1, value)), strings(1), cvvs.map(lambda value: text(2, value)),
+                           strings(2))
+# Each case of AuthorizeRequest's `method` oneof, by field number, as a serialized submessage.
+METHOD_CASES = {4: card_pieces, 5: wallet_pieces, 7: card_token_pieces}
+method_cases = st.sampled_from(sorted(METHOD_CASES)).flatmap(lambda n: METHOD_CASES[n].map(lambda p: delimited(n, p)))
 PIECES = {
-    "authorize": pieces(strings(1), strings(2), money_pieces.map(lambda p: delimited(3, p)),
-                        card_pieces.map(lambda p: delimited(4, p)), wallet_pieces.map(lambda p: delimited(5, p)),
-                        strings(6)),
+    "authorize": pieces(strings(1), strings(2), money_pieces.map(lambda p: delimited(3, p)), method_cases, strings(6)),
     "capture": pieces(strings(1), strings(2), money_pieces.map(lambda p: delimited(3, p))),
     "void": pieces(strings(1), strings(2)),
     "refund": pieces(strings(1), strings(2), money_pieces.map(lambda p: delimited(3, p)), strings(4)),
+    "tokenize": pieces(card_pieces.map(lambda p: delimited(1, p))),
 }
 item_pieces = pieces(*(PIECES[kind].map(lambda p, n=n: delimited(n, p)) for n, kind in enumerate(KINDS, 1)))
 PIECES["batch"] = st.lists(st.one_of(item_pieces.map(lambda p: delimited(1, p)), unknown_fields()), max_size=4).map(
     b"".join)
 
-ALL_KINDS = KINDS + ("batch",)
+ALL_KINDS = KINDS + ("tokenize", "batch")
 serialized = st.sampled_from(ALL_KINDS).flatmap(
     lambda kind: (batches() if kind == "batch" else requests(kind)).map(lambda m: (kind, m.SerializeToString())))
 assembled = st.sampled_from(ALL_KINDS).flatmap(lambda kind: PIECES[kind].map(lambda body: (kind, body)))
@@ -680,6 +932,31 @@ def test_random_messages_with_unknown_and_repeated_fields(wire, pure_wire, case,
 @given(case=assembled)
 def test_messages_assembled_piece_by_piece(wire, pure_wire, case):
     assert_agrees(wire, pure_wire, *case)
+
+
+# Each field of each `method` case. A case below sets some of them: a value left over from an earlier
+# occurrence of the same case (which protobuf clears when another case came between) then shows.
+METHOD_FIELDS = {
+    4: (strings(1), st.integers(0, 2**64 - 1).map(lambda value: number(2, value)),
+        st.integers(0, 2**64 - 1).map(lambda value: number(3, value)), strings(4), strings(5)),
+    5: (strings(1), strings(2)),
+    7: (card_tokens.map(lambda value: text(1, value)), cvvs.map(lambda value: text(2, value))),
+}
+method_case_with_some_fields = st.sampled_from(sorted(METHOD_FIELDS)).flatmap(
+    lambda n: st.tuples(*(st.one_of(st.just(b""), field) for field in METHOD_FIELDS[n])).map(
+        lambda present: delimited(n, b"".join(present))))
+
+
+@DIFFERENTIAL
+@given(first=st.one_of(st.just(b""), requests("authorize").map(lambda m: m.SerializeToString())),
+       cases=st.lists(st.one_of(method_case_with_some_fields, method_cases), min_size=2, max_size=6),
+       between=st.lists(st.one_of(st.just(b""), strings(1), unknown_fields()), min_size=6, max_size=6))
+def test_oneof_cases_in_any_order(wire, pure_wire, first, cases, between):
+    """Card, wallet and card token cases one after another, after a whole request or none: the last case
+    on the wire wins, a case set again after another starts afresh, the same case repeated merges."""
+    body = first + b"".join(case + extra for case, extra in zip(cases, between))
+    assert_agrees(wire, pure_wire, "authorize", body)
+    assert_agrees(wire, pure_wire, "batch", delimited(1, delimited(1, body)))
 
 
 @DIFFERENTIAL

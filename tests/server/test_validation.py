@@ -1,5 +1,7 @@
-"""Bad input at the live edge: INVALID_ARGUMENT naming the field, nothing changed, server still serving."""
+"""Bad input at the live edge: INVALID_ARGUMENT naming the field, nothing changed, server still serving;
+and the commands server/validation.py builds from good input."""
 
+import dataclasses
 import time
 
 import grpc
@@ -7,10 +9,18 @@ import pytest
 from live_switch import card, rpc_error
 
 from payswitch.client import error_details
+from payswitch.hotpath import wire
+from payswitch.payments.cards import CardDetails, Sensitive
+from payswitch.payments.commands import AuthorizeCommand, TokenizeCommand, TokenReference
+from payswitch.payments.errors import InvalidRequest
+from payswitch.server import validation
 from payswitch.v1 import switch_pb2, types_pb2
 
 T = types_pb2
 YEAR = time.gmtime().tm_year
+YEAR_MONTH = (YEAR, time.gmtime().tm_mon)
+TOKEN = "tok_" + "0123456789abcdefghjkmnpqrs"
+OTHER_TOKEN = "tok_" + "0123456789abcdefghjkmnpqrt"
 
 
 def authorize_request(**changes) -> switch_pb2.AuthorizeRequest:
@@ -57,6 +67,10 @@ AUTHORIZE_CASES = [
     (dict(card__holder_name="x" * 129), "card.holder_name"),
     (dict(description="d" * 257), "description"),
     (dict(description="line\nbreak"), "description"),
+    (dict(card_token__token=""), "card_token.token"),
+    (dict(card_token__token="tok_nope"), "card_token.token"),
+    (dict(card_token__token=TOKEN.upper()), "card_token.token"),
+    (dict(card_token__token=TOKEN, card_token__cvv="12"), "card_token.cvv"),
 ]
 
 
@@ -76,6 +90,14 @@ def test_errors_never_echo_card_data(live):
     error = rpc_error(lambda: live.client().call("Authorize", request))
     text = error.details() + repr(error_details(error))
     assert "4242424242424241" not in text and "98x" not in text
+
+
+def test_errors_never_echo_a_card_tokens_cvv(live):
+    request = authorize_request(card_token__token="tok_x", card_token__cvv="98x")
+    error = rpc_error(lambda: live.client().call("Authorize", request))
+    text = error.details() + repr(error_details(error))
+    assert set(error_details(error).field_violations) == {"card_token.token", "card_token.cvv"}
+    assert "98x" not in text
 
 
 def test_bad_wallet_fields(live):
@@ -112,3 +134,99 @@ def test_bytes_that_are_not_a_message_are_invalid_argument_and_the_server_keeps_
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "request" in error_details(caught.value).field_violations
     assert client.authorize(100, "USD", card=card(), merchant_reference="after").payment.status == T.AUTHORIZED
+
+
+# ---- commands built from good input ----------------------------------------------------------------
+
+def token_request(token: str = TOKEN, cvv: str = "", **changes) -> switch_pb2.AuthorizeRequest:
+    request = authorize_request(**changes)
+    request.card_token.token, request.card_token.cvv = token, cvv
+    return request
+
+
+def authorize(request: switch_pb2.AuthorizeRequest) -> AuthorizeCommand:
+    return validation.authorize_command("merchant-1", request.SerializeToString(), YEAR_MONTH)
+
+
+def test_a_card_token_authorization_carries_the_token_and_this_payments_cvv():
+    command = authorize(token_request(cvv="321"))
+    assert command.card_token == TokenReference(TOKEN, Sensitive("321"))
+    assert (command.card, command.wallet) == (None, None)
+    assert (command.merchant_id, command.idempotency_key, command.merchant_reference) == ("merchant-1", "key-1",
+                                                                                         "order-1")
+    assert "321" not in repr(command)
+    assert authorize(token_request()).card_token.cvv.reveal() == ""
+
+
+def test_card_and_wallet_authorizations_have_no_card_token():
+    with_card = authorize(authorize_request())
+    assert with_card.card is not None and with_card.card_token is None
+    wallet = authorize_request(card=None)
+    wallet.wallet.provider, wallet.wallet.token = "applepay", "wallet-token"
+    with_wallet = authorize(wallet)
+    assert with_wallet.wallet is not None and with_wallet.card_token is None
+
+
+def test_a_batch_items_card_token_becomes_the_same_command():
+    body = switch_pb2.BatchRequest(items=[switch_pb2.BatchItem(authorize=token_request(cvv="4321"))]).SerializeToString()
+    (fields,) = wire.decode_batch(body)
+    command = validation.command_from_fields("merchant-1", fields, YEAR_MONTH)
+    assert command == authorize(token_request(cvv="4321"))
+
+
+def test_the_fingerprint_of_a_token_payment_names_the_token_and_never_the_cvv():
+    fingerprint = authorize(token_request(cvv="123")).fingerprint()
+    assert fingerprint == authorize(token_request(cvv="999")).fingerprint()
+    assert fingerprint == authorize(token_request()).fingerprint()
+    assert fingerprint != authorize(token_request(OTHER_TOKEN, cvv="123")).fingerprint()
+    assert fingerprint != authorize(token_request(cvv="123", merchant_reference="order-2")).fingerprint()
+    assert fingerprint != authorize(authorize_request()).fingerprint()
+
+
+def test_a_token_payments_fingerprint_survives_the_vault_filling_in_its_card():
+    command = authorize(token_request(cvv="123"))
+    opened = dataclasses.replace(command, card=CardDetails(Sensitive("4242424242424242"), 12, YEAR + 3,
+                                                           Sensitive("123"), ""))
+    assert opened.fingerprint() == command.fingerprint()
+
+
+def test_a_bad_card_token_is_refused_naming_the_field():
+    with pytest.raises(InvalidRequest) as caught:
+        authorize(token_request("tok_", cvv="1"))
+    assert caught.value.violations == {"card_token.token": "is not a card token (tok_ and 26 characters)",
+                                       "card_token.cvv": "must be 3 or 4 digits"}
+
+
+def tokenize_request(**fields) -> bytes:
+    values = dict(number="4242424242424242", exp_month=12, exp_year=YEAR + 3, holder_name="Ada Lovelace")
+    values.update(fields)
+    return switch_pb2.TokenizeRequest(card=T.Card(**values)).SerializeToString()
+
+
+def test_tokenize_builds_the_card_to_store():
+    command = validation.tokenize_command("merchant-1", tokenize_request(), YEAR_MONTH)
+    assert command == TokenizeCommand("merchant-1", CardDetails(Sensitive("4242424242424242"), 12, YEAR + 3,
+                                                                Sensitive(""), "Ada Lovelace"))
+    assert (command.card.bin, command.card.last4, command.card.scheme) == ("424242", "4242", "visa")
+    assert "4242424242424242" not in repr(command)
+
+
+def test_tokenize_refuses_a_cvv_naming_card_cvv_without_echoing_it():
+    with pytest.raises(InvalidRequest) as caught:
+        validation.tokenize_command("merchant-1", tokenize_request(cvv="987"), YEAR_MONTH)
+    assert caught.value.violations == {"card.cvv": "is never stored; send it with the authorization"}
+    assert "987" not in str(caught.value)
+
+
+@pytest.mark.parametrize("body, found", [
+    (switch_pb2.TokenizeRequest().SerializeToString(), {"card": "is required"}),
+    (tokenize_request(number="4242424242424241"), {"card.number": "fails the Luhn check"}),
+    (tokenize_request(exp_year=YEAR - 1), {"card.exp_year": "the card has expired"}),
+    (tokenize_request(exp_month=13), {"card.exp_month": "must be 1 to 12"}),
+    (tokenize_request(holder_name="x" * 129), {"card.holder_name": "must be at most 128 characters"}),
+    (b"\x0a\x05ab", {"request": "is not a valid payswitch.v1.TokenizeRequest"}),
+], ids=["no card", "luhn", "expired", "month", "holder name", "not a message"])
+def test_tokenize_checks_the_card_as_authorize_does(body, found):
+    with pytest.raises(InvalidRequest) as caught:
+        validation.tokenize_command("merchant-1", body, YEAR_MONTH)
+    assert caught.value.violations == found

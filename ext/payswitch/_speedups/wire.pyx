@@ -35,9 +35,9 @@ from payswitch.hotpath.wire import FIELD_NAMES, WireError, describe_fields
 from payswitch.payments.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 
 __all__ = [
-    "FIELD_NAMES", "AuthorizeFields", "CaptureFields", "NoOperation", "RefundFields", "VoidFields", "WireError",
-    "decode_authorize", "decode_batch", "decode_capture", "decode_refund", "decode_void", "validate_authorize",
-    "validate_capture", "validate_refund", "validate_void",
+    "FIELD_NAMES", "AuthorizeFields", "CaptureFields", "NoOperation", "RefundFields", "TokenizeFields", "VoidFields",
+    "WireError", "decode_authorize", "decode_batch", "decode_capture", "decode_refund", "decode_tokenize",
+    "decode_void", "validate_authorize", "validate_capture", "validate_refund", "validate_tokenize", "validate_void",
 ]
 
 cdef extern from *:
@@ -69,18 +69,21 @@ cdef enum:
     _END_GROUP = 4
     _FIXED32 = 5
 
-# What a request is; also the field numbers of BatchItem's `operation` oneof.
+# What a request is; 1 to 4 are also the field numbers of BatchItem's `operation` oneof.
 cdef enum:
     _NO_OPERATION = 0
     _AUTHORIZE = 1
     _CAPTURE = 2
     _VOID = 3
     _REFUND = 4
+    _BATCH = 5
+    _TOKENIZE = 6
 
 # AuthorizeRequest's `method` oneof: its field numbers (0 while no case is set).
 cdef enum:
     _CARD = 4
     _WALLET = 5
+    _CARD_TOKEN = 7
 
 cdef inline uint32_t _tag(uint32_t number, uint32_t wire_type) noexcept nogil:
     return (number << 3) | wire_type
@@ -100,7 +103,8 @@ cdef struct _Amount:
     bint has_exponent
     uint32_t exponent
 
-# Every field of the four requests, flattened; a field that is absent stays zero.
+# Every field of the five requests, flattened; a field that is absent stays zero. A TokenizeRequest's
+# card fills the card fields, with has_card set.
 cdef struct _Request:
     int kind
     _Text idempotency_key
@@ -108,6 +112,7 @@ cdef struct _Request:
     _Text payment_id
     _Amount amount
     int method
+    bint has_card
     _Text card_number
     uint32_t card_exp_month
     uint32_t card_exp_year
@@ -115,6 +120,8 @@ cdef struct _Request:
     _Text card_holder_name
     _Text wallet_provider
     _Text wallet_token
+    _Text card_token
+    _Text card_token_cvv
     _Text description
     _Text reason
 
@@ -367,6 +374,23 @@ cdef cursor _parse_wallet(cursor p, cursor end, _Request *request, int depth) no
     return p
 
 
+cdef cursor _parse_card_token(cursor p, cursor end, _Request *request, int depth) noexcept nogil:
+    cdef uint32_t tag
+    while p < end:
+        p = _read_tag(p, end, &tag)
+        if p == NULL:
+            return NULL
+        if tag == _tag(1, _DELIMITED):
+            p = _read_text(p, end, &request.card_token)
+        elif tag == _tag(2, _DELIMITED):
+            p = _read_text(p, end, &request.card_token_cvv)
+        else:
+            p = _skip_field(p, end, tag, depth)
+        if p == NULL:
+            return NULL
+    return p
+
+
 cdef cursor _parse_method(cursor p, cursor end, _Request *request, int method, int depth) noexcept nogil:
     """One occurrence of a `method` case: a new case starts from defaults, the same case merges."""
     cdef cursor sub_end
@@ -381,12 +405,17 @@ cdef cursor _parse_method(cursor p, cursor end, _Request *request, int method, i
             memset(&request.card_holder_name, 0, sizeof(_Text))
             request.card_exp_month = 0
             request.card_exp_year = 0
-        else:
+        elif method == _WALLET:
             memset(&request.wallet_provider, 0, sizeof(_Text))
             memset(&request.wallet_token, 0, sizeof(_Text))
+        else:
+            memset(&request.card_token, 0, sizeof(_Text))
+            memset(&request.card_token_cvv, 0, sizeof(_Text))
     if method == _CARD:
         return _parse_card(p, sub_end, request, depth)
-    return _parse_wallet(p, sub_end, request, depth)
+    if method == _WALLET:
+        return _parse_wallet(p, sub_end, request, depth)
+    return _parse_card_token(p, sub_end, request, depth)
 
 
 cdef cursor _parse_authorize(cursor p, cursor end, _Request *request, int depth) noexcept nogil:
@@ -405,6 +434,8 @@ cdef cursor _parse_authorize(cursor p, cursor end, _Request *request, int depth)
             p = _parse_method(p, end, request, _CARD, depth + 1)
         elif tag == _tag(5, _DELIMITED):
             p = _parse_method(p, end, request, _WALLET, depth + 1)
+        elif tag == _tag(7, _DELIMITED):
+            p = _parse_method(p, end, request, _CARD_TOKEN, depth + 1)
         elif tag == _tag(6, _DELIMITED):
             p = _read_text(p, end, &request.description)
         else:
@@ -436,10 +467,33 @@ cdef cursor _parse_payment_operation(cursor p, cursor end, _Request *request, in
     return p
 
 
+cdef cursor _parse_tokenize(cursor p, cursor end, _Request *request, int depth) noexcept nogil:
+    """A TokenizeRequest: its one card, merged when repeated (it is no oneof)."""
+    cdef uint32_t tag
+    cdef cursor sub_end
+    while p < end:
+        p = _read_tag(p, end, &tag)
+        if p == NULL:
+            return NULL
+        if tag == _tag(1, _DELIMITED):
+            p = _enter(p, end, depth + 1, &sub_end)
+            if p == NULL:
+                return NULL
+            request.has_card = True
+            p = _parse_card(p, sub_end, request, depth + 1)
+        else:
+            p = _skip_field(p, end, tag, depth)
+        if p == NULL:
+            return NULL
+    return p
+
+
 cdef inline cursor _parse_request(cursor p, cursor end, _Request *request, int kind, int depth) noexcept nogil:
     request.kind = kind
     if kind == _AUTHORIZE:
         return _parse_authorize(p, end, request, depth)
+    if kind == _TOKENIZE:
+        return _parse_tokenize(p, end, request, depth)
     return _parse_payment_operation(p, end, request, kind, depth)
 
 
@@ -509,11 +563,13 @@ cdef class AuthorizeFields:
     cdef readonly str card_holder_name
     cdef readonly str wallet_provider
     cdef readonly str wallet_token
+    cdef readonly str card_token
+    cdef readonly str card_token_cvv
     cdef readonly str description
 
     def __init__(self, idempotency_key, merchant_reference, has_amount, amount_minor, currency, has_exponent,
                  exponent, method, card_number, card_exp_month, card_exp_year, card_cvv, card_holder_name,
-                 wallet_provider, wallet_token, description):
+                 wallet_provider, wallet_token, card_token, card_token_cvv, description):
         self.idempotency_key = idempotency_key
         self.merchant_reference = merchant_reference
         self.has_amount = has_amount
@@ -529,6 +585,8 @@ cdef class AuthorizeFields:
         self.card_holder_name = card_holder_name
         self.wallet_provider = wallet_provider
         self.wallet_token = wallet_token
+        self.card_token = card_token
+        self.card_token_cvv = card_token_cvv
         self.description = description
 
     def __repr__(self):
@@ -620,6 +678,33 @@ cdef class RefundFields:
 
 @cython.final
 @cython.no_gc
+@cython.freelist(4)
+cdef class TokenizeFields:
+    kind = "tokenize"
+    cdef readonly bint has_card
+    cdef readonly str card_number
+    cdef readonly unsigned int card_exp_month
+    cdef readonly unsigned int card_exp_year
+    cdef readonly str card_cvv
+    cdef readonly str card_holder_name
+
+    def __init__(self, has_card, card_number, card_exp_month, card_exp_year, card_cvv, card_holder_name):
+        self.has_card = has_card
+        self.card_number = card_number
+        self.card_exp_month = card_exp_month
+        self.card_exp_year = card_exp_year
+        self.card_cvv = card_cvv
+        self.card_holder_name = card_holder_name
+
+    def __repr__(self):
+        return describe_fields(self)
+
+    def __reduce__(self):
+        raise TypeError(_NOT_PICKLABLE)
+
+
+@cython.final
+@cython.no_gc
 cdef class NoOperation:
     """A batch item whose `operation` oneof is not set."""
 
@@ -634,6 +719,7 @@ cdef class NoOperation:
 
 cdef str _METHOD_CARD = "card"
 cdef str _METHOD_WALLET = "wallet"
+cdef str _METHOD_CARD_TOKEN = "card_token"
 
 
 cdef AuthorizeFields _authorize_fields(const _Request *request):
@@ -661,6 +747,12 @@ cdef AuthorizeFields _authorize_fields(const _Request *request):
         fields.wallet_token = _text(&request.wallet_token)
     else:
         fields.wallet_provider = fields.wallet_token = _EMPTY
+    if request.method == _CARD_TOKEN:
+        fields.method = _METHOD_CARD_TOKEN
+        fields.card_token = _text(&request.card_token)
+        fields.card_token_cvv = _text(&request.card_token_cvv)
+    else:
+        fields.card_token = fields.card_token_cvv = _EMPTY
     return fields
 
 
@@ -696,6 +788,17 @@ cdef RefundFields _refund_fields(const _Request *request):
     return fields
 
 
+cdef TokenizeFields _tokenize_fields(const _Request *request):
+    cdef TokenizeFields fields = TokenizeFields.__new__(TokenizeFields)
+    fields.has_card = request.has_card
+    fields.card_number = _text(&request.card_number)
+    fields.card_exp_month = request.card_exp_month
+    fields.card_exp_year = request.card_exp_year
+    fields.card_cvv = _text(&request.card_cvv)
+    fields.card_holder_name = _text(&request.card_holder_name)
+    return fields
+
+
 cdef object _fields(const _Request *request):
     if request.kind == _AUTHORIZE:
         return _authorize_fields(request)
@@ -705,17 +808,16 @@ cdef object _fields(const _Request *request):
         return _void_fields(request)
     if request.kind == _REFUND:
         return _refund_fields(request)
+    if request.kind == _TOKENIZE:
+        return _tokenize_fields(request)
     return NoOperation.__new__(NoOperation)
 
 
 # ---- decoding -------------------------------------------------------------------------------------
 
-cdef enum:
-    _BATCH = 5
-
 cdef tuple _MESSAGE_NAMES = (
     None, "payswitch.v1.AuthorizeRequest", "payswitch.v1.CaptureRequest", "payswitch.v1.VoidRequest",
-    "payswitch.v1.RefundRequest", "payswitch.v1.BatchRequest",
+    "payswitch.v1.RefundRequest", "payswitch.v1.BatchRequest", "payswitch.v1.TokenizeRequest",
 )
 
 
@@ -791,6 +893,10 @@ def decode_batch(body) -> list:
     return _decode(body, _BATCH)
 
 
+def decode_tokenize(body) -> TokenizeFields:
+    return _decode(body, _TOKENIZE)
+
+
 # ---- validation -----------------------------------------------------------------------------------
 # The rules of server/validation.py, as the pure twin writes them: within one field the first violation
 # found is the one reported, and fields are reported in the order they are checked.
@@ -802,6 +908,7 @@ cdef enum:
     _PROVIDER_CHAR = 8     # a-z 0-9 _
     _PAYMENT_ID_CHAR = 16  # 0-9 a-z
     _CONTROL_CHAR = 32     # 0x00-0x1F and 0x7F
+    _TOKEN_CHAR = 64       # lowercase Crockford base32, payments/ids.py's alphabet: 0-9 a-z but i l o u
 
 cdef unsigned char _CHAR_CLASS[256]
 cdef signed char _CURRENCY_EXPONENT[26 * 26 * 26]  # -1 where no currency
@@ -817,9 +924,11 @@ cdef void _fill_char_classes() noexcept:
         else:
             _CHAR_CLASS[c] |= _PRINTABLE_CHAR
         if c'0' <= c <= c'9':
-            _CHAR_CLASS[c] |= _DIGIT_CHAR | _KEY_CHAR | _PROVIDER_CHAR | _PAYMENT_ID_CHAR
+            _CHAR_CLASS[c] |= _DIGIT_CHAR | _KEY_CHAR | _PROVIDER_CHAR | _PAYMENT_ID_CHAR | _TOKEN_CHAR
         elif c'a' <= c <= c'z':
             _CHAR_CLASS[c] |= _KEY_CHAR | _PROVIDER_CHAR | _PAYMENT_ID_CHAR
+            if c != c'i' and c != c'l' and c != c'o' and c != c'u':
+                _CHAR_CLASS[c] |= _TOKEN_CHAR
         elif c'A' <= c <= c'Z':
             _CHAR_CLASS[c] |= _KEY_CHAR
         elif c == c'_':
@@ -1033,10 +1142,15 @@ cdef int _check_money(dict violations, str currency, long long amount_minor, bin
     return 0
 
 
-cdef int _check_card(dict violations, AuthorizeFields fields, long long year, long long month) except -1:
-    cdef str number = fields.card_number
-    cdef str cvv = fields.card_cvv
-    cdef unsigned int exp_month = fields.card_exp_month, exp_year = fields.card_exp_year
+cdef int _check_cvv(dict violations, str cvv, str field) except -1:
+    if cvv and not (3 <= len(cvv) <= 4 and _all_of_class(cvv, _DIGIT_CHAR)):
+        _add(violations, field, "must be 3 or 4 digits")
+    return 0
+
+
+cdef int _check_card(dict violations, str number, unsigned int exp_month, unsigned int exp_year, str cvv,
+                     str holder_name, long long year, long long month, bint tokenizing) except -1:
+    """The card of an authorization, or with `tokenizing` of a Tokenize call, which takes no CVV."""
     cdef bint month_ok = 1 <= exp_month <= 12
     if not number:
         _add(violations, "card.number", "is required")
@@ -1050,9 +1164,12 @@ cdef int _check_card(dict violations, AuthorizeFields fields, long long year, lo
         _add(violations, "card.exp_year", "must be a four-digit year")
     elif month_ok and not (exp_year > year or (exp_year == year and exp_month >= month)):
         _add(violations, "card.exp_year", "the card has expired")
-    if cvv and not (3 <= len(cvv) <= 4 and _all_of_class(cvv, _DIGIT_CHAR)):
-        _add(violations, "card.cvv", "must be 3 or 4 digits")
-    _check_text(violations, fields.card_holder_name, "card.holder_name", 128, "must be at most 128 characters")
+    if tokenizing:
+        if cvv:
+            _add(violations, "card.cvv", "is never stored; send it with the authorization")
+    else:
+        _check_cvv(violations, cvv, "card.cvv")
+    _check_text(violations, holder_name, "card.holder_name", 128, "must be at most 128 characters")
     return 0
 
 
@@ -1065,6 +1182,32 @@ cdef int _check_wallet(dict violations, AuthorizeFields fields) except -1:
         _add(violations, "wallet.token", "is required")
     elif not (len(token) <= 2048 and _is_printable_ascii(token)):
         _add(violations, "wallet.token", "must be at most 2048 printable ASCII characters")
+    return 0
+
+
+cdef bint _is_card_token(str text) except -1:
+    """tok_ and 26 of lowercase Crockford base32."""
+    cdef const void *data
+    cdef Py_ssize_t length, i
+    cdef const unsigned char *chars
+    if payswitch_text_view(text, &data, &length) != 1 or length != 30:
+        return False
+    chars = <const unsigned char *>data
+    if memcmp(chars, b"tok_", 4) != 0:
+        return False
+    for i in range(4, 30):
+        if not (_CHAR_CLASS[chars[i]] & _TOKEN_CHAR):
+            return False
+    return True
+
+
+cdef int _check_card_token(dict violations, AuthorizeFields fields) except -1:
+    cdef str token = fields.card_token
+    if not token:
+        _add(violations, "card_token.token", "is required")
+    elif not _is_card_token(token):
+        _add(violations, "card_token.token", "is not a card token (tok_ and 26 characters)")
+    _check_cvv(violations, fields.card_token_cvv, "card_token.cvv")
     return 0
 
 
@@ -1092,11 +1235,14 @@ def validate_authorize(fields, long long year, long long month) -> dict:
     else:
         _check_money(violations, request.currency, request.amount_minor, request.has_exponent, request.exponent)
     if method is None:
-        _add(violations, "method", "one of card or wallet is required")
+        _add(violations, "method", "one of card, wallet or card_token is required")
     elif method == _METHOD_CARD:
-        _check_card(violations, request, year, month)
+        _check_card(violations, request.card_number, request.card_exp_month, request.card_exp_year, request.card_cvv,
+                    request.card_holder_name, year, month, False)
     elif method == _METHOD_WALLET:
         _check_wallet(violations, request)
+    elif method == _METHOD_CARD_TOKEN:
+        _check_card_token(violations, request)
     _check_text(violations, request.description, "description", 256, "must be at most 256 characters")
     return violations
 
@@ -1127,4 +1273,16 @@ def validate_refund(fields) -> dict:
     if request.has_amount:
         _check_money(violations, request.currency, request.amount_minor, request.has_exponent, request.exponent)
     _check_text(violations, request.reason, "reason", 256, "must be at most 256 characters")
+    return violations
+
+
+def validate_tokenize(fields, long long year, long long month) -> dict:
+    """`year` and `month` are today's, for the card expiry check."""
+    cdef TokenizeFields request = _own(fields, TokenizeFields)
+    cdef dict violations = {}
+    if not request.has_card:
+        _add(violations, "card", "is required")
+    else:
+        _check_card(violations, request.card_number, request.card_exp_month, request.card_exp_year, request.card_cvv,
+                    request.card_holder_name, year, month, True)
     return violations

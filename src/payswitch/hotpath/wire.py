@@ -9,22 +9,27 @@ Decoding gives exactly what `switch_pb2.X.FromString` gives for the same bytes (
 fields, the last value of a repeated scalar, merged repeats of a submessage, the last case of a oneof,
 unknown fields skipped), flattened into one object per request:
 
-    every request     kind ("authorize", "capture", "void", "refund"), idempotency_key
+    every operation   kind ("authorize", "capture", "void", "refund"), idempotency_key
     authorize         merchant_reference, description
     capture, refund   payment_id
     refund            reason
     with an amount    has_amount (whether `amount` was present), amount_minor, currency,
                       has_exponent (whether `amount.exponent` was present), exponent
-    authorize         method: "card", "wallet" or None (the oneof's case);
+    authorize         method: "card", "wallet", "card_token" or None (the oneof's case);
                       card_number, card_exp_month, card_exp_year, card_cvv, card_holder_name;
-                      wallet_provider, wallet_token (defaults unless that case is set)
+                      wallet_provider, wallet_token; card_token, card_token_cvv
+                      (each case's fields keep their defaults unless that case is set)
+    a Tokenize call   kind "tokenize", has_card (whether `card` was present), card_number,
+                      card_exp_month, card_exp_year, card_cvv, card_holder_name (the card's fields
+                      under authorize's names, so one set of card rules serves both)
 
 A batch item with no operation decodes to a NoOperation, whose kind is None. WireError is raised
 exactly when FromString raises DecodeError. The validate_* functions return the violations (field path
 -> description; empty when valid) of server/validation.py's rules, in the order it finds them.
 
 Field objects are read-only, never pickled, and their repr masks the card number to its first six and
-last four digits and leaves out the CVV and the wallet token.
+last four digits and leaves out every CVV and the wallet token. A card token is shown: it stands in for
+a card number precisely so that it may be logged, and only its own merchant can pay with it.
 """
 
 import re
@@ -41,17 +46,19 @@ from ..v1 import switch_pb2
 FIELD_NAMES: dict[str | None, tuple[str, ...]] = {
     "authorize": ("idempotency_key", "merchant_reference", "has_amount", "amount_minor", "currency",
                   "has_exponent", "exponent", "method", "card_number", "card_exp_month", "card_exp_year",
-                  "card_cvv", "card_holder_name", "wallet_provider", "wallet_token", "description"),
+                  "card_cvv", "card_holder_name", "wallet_provider", "wallet_token", "card_token",
+                  "card_token_cvv", "description"),
     "capture": ("idempotency_key", "payment_id", "has_amount", "amount_minor", "currency", "has_exponent",
                 "exponent"),
     "void": ("idempotency_key", "payment_id"),
     "refund": ("idempotency_key", "payment_id", "has_amount", "amount_minor", "currency", "has_exponent",
                "exponent", "reason"),
+    "tokenize": ("has_card", "card_number", "card_exp_month", "card_exp_year", "card_cvv", "card_holder_name"),
     None: (),
 }
 
 #: Left out of every repr: they must never reach a log line.
-SECRET_FIELDS = frozenset({"card_cvv", "wallet_token"})
+SECRET_FIELDS = frozenset({"card_cvv", "wallet_token", "card_token_cvv"})
 
 
 class WireError(ValueError):
@@ -116,6 +123,8 @@ class AuthorizeFields(_FieldsBase):
     card_holder_name: str
     wallet_provider: str
     wallet_token: str
+    card_token: str
+    card_token_cvv: str
     description: str
 
 
@@ -152,6 +161,17 @@ class RefundFields(_FieldsBase):
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
+class TokenizeFields(_FieldsBase):
+    kind: ClassVar[str] = "tokenize"
+    has_card: bool
+    card_number: str
+    card_exp_month: int
+    card_exp_year: int
+    card_cvv: str
+    card_holder_name: str
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class NoOperation(_FieldsBase):
     """A batch item whose `operation` oneof is not set."""
 
@@ -175,10 +195,12 @@ def _amount(request) -> tuple:
 
 
 def _authorize_fields(request) -> AuthorizeFields:
-    card, wallet = request.card, request.wallet
+    # An unset case reads as its message's defaults, so only the chosen case contributes values.
+    card, wallet, card_token = request.card, request.wallet, request.card_token
     return AuthorizeFields(request.idempotency_key, request.merchant_reference, *_amount(request),
                            request.WhichOneof("method"), card.number, card.exp_month, card.exp_year, card.cvv,
-                           card.holder_name, wallet.provider, wallet.token, request.description)
+                           card.holder_name, wallet.provider, wallet.token, card_token.token, card_token.cvv,
+                           request.description)
 
 
 def _capture_fields(request) -> CaptureFields:
@@ -209,6 +231,13 @@ def decode_refund(body: bytes) -> RefundFields:
     return _refund_fields(_parse(switch_pb2.RefundRequest, body))
 
 
+def decode_tokenize(body: bytes) -> TokenizeFields:
+    request = _parse(switch_pb2.TokenizeRequest, body)
+    card = request.card
+    return TokenizeFields(request.HasField("card"), card.number, card.exp_month, card.exp_year, card.cvv,
+                          card.holder_name)
+
+
 _ITEM_FIELDS = {"authorize": _authorize_fields, "capture": _capture_fields, "void": _void_fields,
                 "refund": _refund_fields}
 
@@ -229,6 +258,8 @@ def decode_batch(body: bytes) -> list:
 _KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 _PRINTABLE = re.compile(r"[\x20-\x7e]+\Z")
 _PAYMENT_ID = re.compile(r"pay_[0-9a-z]{26}\Z")
+# Lowercase Crockford base32, payments/ids.py's alphabet: 0-9 and a-z without i, l, o, u.
+_CARD_TOKEN = re.compile(r"tok_[0-9a-hjkmnp-tv-z]{26}\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
 _PROVIDER = re.compile(r"[a-z0-9_]{1,32}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -271,7 +302,14 @@ def _money(violations, fields) -> None:
                f"{currency} has {exponent} decimal places, not {fields.exponent}")
 
 
-def _card(violations, fields, year_month: tuple[int, int]) -> None:
+def _cvv(violations, cvv: str, field: str) -> None:
+    if cvv:
+        _check(violations, len(cvv) in (3, 4) and bool(_DIGITS.match(cvv)), field, "must be 3 or 4 digits")
+
+
+def _card(violations, fields, year_month: tuple[int, int], tokenizing: bool = False) -> None:
+    """The card of an authorization, or with `tokenizing` of a Tokenize call, which takes no CVV: the
+    vault never stores one."""
     number, month, year, cvv = fields.card_number, fields.card_exp_month, fields.card_exp_year, fields.card_cvv
     if _check(violations, bool(number), "card.number", "is required"):
         if _check(violations, 12 <= len(number) <= 19 and bool(_DIGITS.match(number)), "card.number",
@@ -281,8 +319,10 @@ def _card(violations, fields, year_month: tuple[int, int]) -> None:
     if _check(violations, 2000 <= year <= 2099, "card.exp_year", "must be a four-digit year"):
         if 1 <= month <= 12:
             _check(violations, (year, month) >= year_month, "card.exp_year", "the card has expired")
-    if cvv:
-        _check(violations, len(cvv) in (3, 4) and bool(_DIGITS.match(cvv)), "card.cvv", "must be 3 or 4 digits")
+    if tokenizing:
+        _check(violations, not cvv, "card.cvv", "is never stored; send it with the authorization")
+    else:
+        _cvv(violations, cvv, "card.cvv")
     _text(violations, fields.card_holder_name, "card.holder_name", 128, required=False)
 
 
@@ -293,6 +333,14 @@ def _wallet(violations, fields) -> None:
     if _check(violations, bool(token), "wallet.token", "is required"):
         _check(violations, len(token) <= 2048 and bool(_PRINTABLE.match(token)), "wallet.token",
                "must be at most 2048 printable ASCII characters")
+
+
+def _card_token(violations, fields) -> None:
+    token = fields.card_token
+    if _check(violations, bool(token), "card_token.token", "is required"):
+        _check(violations, bool(_CARD_TOKEN.match(token)), "card_token.token",
+               "is not a card token (tok_ and 26 characters)")
+    _cvv(violations, fields.card_token_cvv, "card_token.cvv")
 
 
 def validate_authorize(fields, year: int, month: int) -> dict[str, str]:
@@ -310,7 +358,9 @@ def validate_authorize(fields, year: int, month: int) -> dict[str, str]:
         _card(violations, fields, (year, month))
     elif method == "wallet":
         _wallet(violations, fields)
-    _check(violations, method is not None, "method", "one of card or wallet is required")
+    elif method == "card_token":
+        _card_token(violations, fields)
+    _check(violations, method is not None, "method", "one of card, wallet or card_token is required")
     _text(violations, fields.description, "description", 256, required=False)
     return violations
 
@@ -338,4 +388,12 @@ def validate_refund(fields) -> dict[str, str]:
     if fields.has_amount:
         _money(violations, fields)
     _text(violations, fields.reason, "reason", 256, required=False)
+    return violations
+
+
+def validate_tokenize(fields, year: int, month: int) -> dict[str, str]:
+    """`year` and `month` are today's, for the card expiry check."""
+    violations: dict[str, str] = {}
+    if _check(violations, fields.has_card, "card", "is required"):
+        _card(violations, fields, (year, month), tokenizing=True)
     return violations

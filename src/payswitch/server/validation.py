@@ -1,9 +1,9 @@
 """Requests from the wire into validated commands, every bad field named.
 
 Amounts are checked here, once, against the currency's ISO 4217 exponent; nothing below the edge
-re-validates what a command guarantees. The four payment operations are decoded and checked by the hot
-path's `wire` module (compiled, or its pure twin), straight from the request bytes; the rarer reads
-(GetPayment, ListPayments) still go through protobuf's message objects.
+re-validates what a command guarantees. The four payment operations and Tokenize are decoded and checked
+by the hot path's `wire` module (compiled, or its pure twin), straight from the request bytes; the rarer
+reads (GetPayment, ListPayments) still go through protobuf's message objects.
 """
 
 import re
@@ -12,7 +12,8 @@ from google.protobuf.message import DecodeError
 
 from ..hotpath import wire
 from ..payments.cards import CardDetails, Sensitive, WalletDetails
-from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, VoidCommand
+from ..payments.commands import (AuthorizeCommand, CaptureCommand, RefundCommand, TokenizeCommand, TokenReference,
+                                 VoidCommand)
 from ..payments.errors import InvalidRequest
 from ..payments.money import Money
 from ..v1 import switch_pb2
@@ -60,16 +61,24 @@ def _amount(fields) -> Money | None:
     return Money(fields.amount_minor, fields.currency) if fields.has_amount else None
 
 
+def _card(fields) -> CardDetails:
+    """The card of validated AuthorizeFields (method "card") or TokenizeFields: both use the same names."""
+    return CardDetails(Sensitive(fields.card_number), fields.card_exp_month, fields.card_exp_year,
+                       Sensitive(fields.card_cvv), fields.card_holder_name)
+
+
 def _authorize(merchant_id: str, fields, year_month: tuple[int, int]) -> AuthorizeCommand:
     _raise_any(wire.validate_authorize(fields, year_month[0], year_month[1]))
-    card = wallet = None
-    if fields.method == "card":
-        card = CardDetails(Sensitive(fields.card_number), fields.card_exp_month, fields.card_exp_year,
-                           Sensitive(fields.card_cvv), fields.card_holder_name)
-    elif fields.method == "wallet":
+    card = wallet = card_token = None
+    method = fields.method
+    if method == "card":
+        card = _card(fields)
+    elif method == "wallet":
         wallet = WalletDetails(fields.wallet_provider, Sensitive(fields.wallet_token))
+    elif method == "card_token":
+        card_token = TokenReference(fields.card_token, Sensitive(fields.card_token_cvv))
     return AuthorizeCommand(merchant_id, fields.idempotency_key, fields.merchant_reference, _amount(fields), card,
-                            wallet, fields.description)
+                            wallet, fields.description, card_token)
 
 
 def _capture(merchant_id: str, fields) -> CaptureCommand:
@@ -123,6 +132,14 @@ def void_command(merchant_id: str, body: bytes) -> VoidCommand:
 
 def refund_command(merchant_id: str, body: bytes) -> RefundCommand:
     return _refund(merchant_id, _decode(wire.decode_refund, body))
+
+
+def tokenize_command(merchant_id: str, body: bytes, year_month: tuple[int, int]) -> TokenizeCommand:
+    """The card to store, checked as an authorization's card is but with no CVV allowed; `year_month`
+    is today's (year, month), for the expiry check."""
+    fields = _decode(wire.decode_tokenize, body)
+    _raise_any(wire.validate_tokenize(fields, year_month[0], year_month[1]))
+    return TokenizeCommand(merchant_id, _card(fields))
 
 
 def _payment_id(violations, value: str) -> None:
