@@ -14,6 +14,7 @@ from payswitch.channels.simulator import ChannelSimulator
 from payswitch.channels.simulator_service import start_simulator_server
 from payswitch.client import RequestSigner, SwitchClient, SyncSwitchClient
 from payswitch.config import AdminConfig, ChannelConfig, MerchantConfig, ResolverConfig, SigningKey, SwitchConfig
+from payswitch.keys.sealing import MasterKey
 from payswitch.server.app import SwitchApp
 from payswitch.server.limits import ServerLimits
 from payswitch.v1 import types_pb2
@@ -62,7 +63,8 @@ class LiveSwitch:
         self.resolver = resolver
         self.limits = limits
         self.tls = tls
-        self.master_key = master_key
+        # A vault like production's unless a test asks for none (master_key=False).
+        self.master_key = MasterKey.generate("mk-test") if master_key is None else master_key or None
         self.admin_token = admin_token
         self.channel_settings = channel_settings
         self.simulators: dict[str, ChannelSimulator] = {}

@@ -155,7 +155,7 @@ def test_each_refusal_has_its_status_reason_and_fields(keys_switch):
 
 
 def test_a_switch_without_a_master_key_issues_no_keys(tmp_path):
-    switch = LiveSwitch(tmp_path, admin_token=TOKEN).start()
+    switch = LiveSwitch(tmp_path, admin_token=TOKEN, master_key=False).start()
     try:
         with grpc.insecure_channel(switch.address) as channel:
             admin = admin_pb2_grpc.SwitchAdminStub(channel)

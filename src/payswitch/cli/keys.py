@@ -1,22 +1,19 @@
 """`payswitch keys create|list|revoke`: manage merchants' signing keys on a running switch (docs/keys.md).
 
-Calls SwitchAdmin with the admin token from an environment variable, never from the command line,
-where `ps` and shell history would show it. `create` prints the new secret once, on stdout, and says
-on stderr that it will not be shown again; nothing else ever prints a secret.
+`create` prints the new secret once, on stdout, and says on stderr that it will not be shown again;
+nothing else ever prints a secret.
 """
 
 import argparse
 import json
-import os
 import sys
 from datetime import datetime
 
-import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ..client.errors import error_details
-from ..v1 import admin_pb2, admin_pb2_grpc
+from ..v1 import admin_pb2
+from . import admin_calls
 
 
 def _moment(text: str) -> Timestamp:
@@ -55,11 +52,7 @@ def register(subparsers) -> None:
     revoke.add_argument("--key-id", required=True, help="the key id")
 
     for action in (create, listing, revoke):
-        action.add_argument("--target", default="127.0.0.1:50051",
-                            help="the switch, HOST:PORT (default %(default)s)")
-        action.add_argument("--token-env", default="PAYSWITCH_ADMIN_TOKEN",
-                            help="environment variable holding the admin token (default %(default)s)")
-        action.add_argument("--timeout", type=float, default=10.0, help="seconds (default %(default)s)")
+        admin_calls.add_connection_arguments(action)
         action.set_defaults(handler=run)
 
 
@@ -81,21 +74,10 @@ def _as_dict(message) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    token = os.environ.get(args.token_env)
-    if not token:
-        print(f"payswitch keys: set {args.token_env} to the admin token", file=sys.stderr)
-        return 2
     method, request = _request(args)
-    with grpc.insecure_channel(args.target) as channel:
-        call = getattr(admin_pb2_grpc.SwitchAdminStub(channel), method)
-        try:
-            response = call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=args.timeout)
-        except grpc.RpcError as error:
-            details = error_details(error)
-            fields = "".join(f"\n  {name}: {text}" for name, text in details.field_violations.items())
-            print(f"payswitch keys {args.action}: {error.code().name} {details.reason}: {error.details()}{fields}",
-                  file=sys.stderr)
-            return 1
+    response = admin_calls.call(args, f"keys {args.action}", method, request)
+    if response is None:
+        return args.exit_status
     if args.action == "create":
         print("payswitch keys create: the secret below is shown this once; give it to the merchant now. The "
               "switch keeps it only sealed and cannot show it again.", file=sys.stderr)

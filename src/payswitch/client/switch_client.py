@@ -21,6 +21,7 @@ SERVICE = "/payswitch.v1.PaymentSwitch/"
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED})
 _RESPONSES = {
     "Authorize": switch_pb2.AuthorizeResponse,
+    "Tokenize": switch_pb2.TokenizeResponse,
     "Capture": switch_pb2.CaptureResponse,
     "Void": switch_pb2.VoidResponse,
     "Refund": switch_pb2.RefundResponse,
@@ -72,11 +73,16 @@ class SwitchClient:
                 await asyncio.sleep(pause)
 
     async def authorize(self, amount_minor: int, currency: str, *, card: types_pb2.Card | None = None,
-                        wallet: types_pb2.Wallet | None = None, merchant_reference: str, description: str = "",
+                        wallet: types_pb2.Wallet | None = None, card_token: switch_pb2.CardToken | None = None,
+                        merchant_reference: str, description: str = "",
                         idempotency_key: str | None = None) -> switch_pb2.AuthorizeResponse:
         return await self.call("Authorize", requests.authorize_request(
-            amount_minor, currency, card=card, wallet=wallet, merchant_reference=merchant_reference,
-            description=description, idempotency_key=idempotency_key))
+            amount_minor, currency, card=card, wallet=wallet, card_token=card_token,
+            merchant_reference=merchant_reference, description=description, idempotency_key=idempotency_key))
+
+    async def tokenize(self, card: types_pb2.Card) -> switch_pb2.TokenizeResponse:
+        """The switch's token for the card (the same one each time for the same number); no CVV."""
+        return await self.call("Tokenize", switch_pb2.TokenizeRequest(card=card))
 
     async def capture(self, payment_id: str, amount_minor: int | None = None, currency: str | None = None, *,
                       idempotency_key: str | None = None) -> switch_pb2.CaptureResponse:

@@ -58,6 +58,24 @@ class AmountExceeded(PaymentError):
                          available_minor=str(available_minor))
 
 
+class TokenNotFound(PaymentError):
+    """No vaulted card with that token for this merchant (another merchant's token included)."""
+
+    reason = "token_not_found"
+
+    def __init__(self, token: str):
+        super().__init__(f"no card with token {token[:64]!r} for this merchant", token=token[:64])
+
+
+class VaultNotConfigured(PaymentError):
+    """The switch runs without a master key, so it keeps no cards: Tokenize and token payments are off."""
+
+    reason = "vault_not_configured"
+
+    def __init__(self):
+        super().__init__("this switch keeps no cards (no master key is configured); send the card itself")
+
+
 class NoRoute(PaymentError):
     """No routing rule matches the payment and the merchant has no default channel."""
 

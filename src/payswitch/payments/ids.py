@@ -44,3 +44,6 @@ class IdSource:
 
     def operation_id(self) -> str:
         return "op_" + self._ulid()
+
+    def card_token(self) -> str:
+        return "tok_" + self._ulid()

@@ -44,7 +44,7 @@ def payment(record: PaymentRecord, operations: list[OperationRecord]) -> types_p
     if method.kind == "card":
         summary = types_pb2.PaymentMethodSummary(card=types_pb2.CardSummary(
             bin=method.card_bin, last4=method.card_last4, exp_month=method.exp_month, exp_year=method.exp_year,
-            scheme=method.scheme))
+            scheme=method.scheme, token=method.card_token))
     else:
         summary = types_pb2.PaymentMethodSummary(wallet=types_pb2.WalletSummary(provider=method.wallet_provider))
     return types_pb2.Payment(

@@ -24,15 +24,17 @@ import time
 
 from ..channels.base import ChannelResponse, Outcome
 from ..channels.guarded import may_fail_over
+from ..logs import bind_log_context
 from ..payments import lifecycle
-from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, VoidCommand
-from ..payments.errors import InvalidRequest, PaymentError, PaymentNotFound
+from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, TokenizeCommand, VoidCommand
+from ..payments.errors import InvalidRequest, PaymentError, PaymentNotFound, VaultNotConfigured
 from ..payments.ids import IdSource
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
 from ..routing.router import Route, Router
 from ..store.base import (Change, IdempotencyRecord, IdempotencyState, MethodSummary, OperationRecord, PaymentRecord,
-                          PaymentStore, StaleWrite, StoreError)
+                          PaymentStore, StaleWrite, StoreError, VaultEntry)
 from ..v1 import channel_pb2, switch_pb2, types_pb2
+from ..vault.card_vault import CardVault
 from . import render
 from .budget import UNBOUNDED, Budget
 from .channel_directory import ChannelDirectory
@@ -40,6 +42,7 @@ from .idempotency import IdempotencyGate
 from .locks import KeyedLocks
 from .settlement import settle
 from .store_errors import as_payment_error, checked
+from .vaulted_cards import open_tokens
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,12 @@ class _AuthorizationIntent:
     idempotency: IdempotencyRecord
     request: channel_pb2.ChannelAuthorizeRequest
     fallbacks: tuple[str, ...]  # the route's channels after payment.channel, in order
+    vault_entry: VaultEntry | None  # the card number the payment brought, sealed, committed with it
 
     @property
     def change(self) -> Change:
-        return Change(payment=self.payment, operation=self.operation, idempotency=self.idempotency)
+        return Change(payment=self.payment, operation=self.operation, idempotency=self.idempotency,
+                      vault_entry=self.vault_entry)
 
     @property
     def change_of_channel(self) -> Change:
@@ -71,10 +76,12 @@ def _wall_clock_us() -> int:
 
 class PaymentService:
     def __init__(self, store: PaymentStore, channels: ChannelDirectory, router: Router, *,
-                 ids: IdSource | None = None, clock_us=_wall_clock_us):
+                 vault: CardVault | None = None, ids: IdSource | None = None, clock_us=_wall_clock_us):
+        """Without a `vault` (no master key) the switch keeps no card numbers and refuses tokens."""
         self._store = store
         self._channels = channels
         self._router = router
+        self._vault = vault
         self._ids = ids or IdSource()
         self._clock_us = clock_us
         self._gate = IdempotencyGate(store)
@@ -160,8 +167,23 @@ class PaymentService:
 
     # -- the two-commit flow ------------------------------------------------------------------------
 
+    async def tokenize(self, command: TokenizeCommand) -> bytes:
+        if self._vault is None:
+            raise VaultNotConfigured()
+        try:
+            entry = await self._vault.tokenize(command.merchant_id, command.card)
+        except StoreError as error:
+            raise as_payment_error(error) from None
+        return switch_pb2.TokenizeResponse(token=entry.entry_id, card=types_pb2.CardSummary(
+            bin=entry.card_bin, last4=entry.card_last4, exp_month=entry.exp_month, exp_year=entry.exp_year,
+            scheme=entry.scheme)).SerializeToString()
+
     async def _authorize(self, command: AuthorizeCommand, fingerprint: bytes, budget: Budget) -> bytes:
+        [command] = await open_tokens(self._vault, command.merchant_id, [command])
+        if isinstance(command, PaymentError):
+            raise command
         intent = self._authorization_intent(command, fingerprint, self._route(command))
+        bind_log_context(payment_id=intent.payment.payment_id)
         budget.require_room()
         operation_id = intent.operation.operation_id
         self._sending.add(operation_id)
@@ -189,7 +211,12 @@ class PaymentService:
         table = self._router.table
         outcomes: list = [None] * len(items)
         intents: dict[int, _AuthorizationIntent] = {}
-        for index, (command, fingerprint) in enumerate(items):
+        opened = await open_tokens(self._vault, items[0][0].merchant_id if items else "",
+                                   [command for command, _ in items])
+        for index, ((_, fingerprint), command) in enumerate(zip(items, opened)):
+            if isinstance(command, PaymentError):
+                outcomes[index] = command
+                continue
             try:
                 intents[index] = self._authorization_intent(command, fingerprint, self._route(command, table))
             except PaymentError as error:
@@ -268,12 +295,17 @@ class PaymentService:
         now = self._clock_us()
         payment_id, operation_id = self._ids.payment_id(), self._ids.operation_id()
         amount = command.amount
+        vault_entry = None
         if command.card is not None:
             card = command.card
-            method = MethodSummary("card", card.bin, card.last4, card.exp_month, card.exp_year, card.scheme)
+            token = "" if command.card_token is None else command.card_token.token
+            method = MethodSummary("card", card.bin, card.last4, card.exp_month, card.exp_year, card.scheme,
+                                   card_token=token)
             channel_method = {"card": types_pb2.Card(number=card.number.reveal(), exp_month=card.exp_month,
                                                      exp_year=card.exp_year, cvv=card.cvv.reveal(),
                                                      holder_name=card.holder_name)}
+            if not token and self._vault is not None:
+                vault_entry = self._vault.seal(payment_id, command.merchant_id, card)
         else:
             method = MethodSummary("wallet", wallet_provider=command.wallet.provider)
             channel_method = {"wallet": types_pb2.Wallet(provider=command.wallet.provider,
@@ -293,9 +325,10 @@ class PaymentService:
             reference=operation_id, merchant_id=command.merchant_id,
             amount=render.money(amount.amount_minor, amount.currency), description=command.description,
             **channel_method)
-        return _AuthorizationIntent(payment, operation, idempotency, request, route.channels[1:])
+        return _AuthorizationIntent(payment, operation, idempotency, request, route.channels[1:], vault_entry)
 
     async def _operate(self, command, fingerprint: bytes, kind: OperationKind, budget: Budget) -> bytes:
+        bind_log_context(payment_id=command.payment_id)
         async with self._locks.hold(command.payment_id):
             payment, operations = await self._load(command.merchant_id, command.payment_id)
             if kind is OperationKind.CAPTURE:

@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 
 from ..keys.store import (InvalidKeyRequest, KeyAlreadyExists, KeyInConfiguration, KeyNotFound,
                           MasterKeyNotConfigured, SigningKeyError, TooManyActiveKeys)
+from ..payments.errors import VaultNotConfigured
 from ..processing import render
 from ..tls import IdentityBinding, peer_identities
 from ..v1 import admin_pb2, types_pb2
@@ -120,6 +121,16 @@ class AdminService:
             refusal = self._binding.admin_refusal(peer_identities(context))
             if refusal is not None:
                 await context.abort_with_status(refusal)
+
+    async def RotateVaultKey(self, request, context):
+        vault = self._switch.vault
+        if vault is None:
+            error = VaultNotConfigured()
+            await context.abort_with_status(build_status(grpc.StatusCode.FAILED_PRECONDITION, str(error),
+                                                         error.reason))
+        report = await vault.rotate()
+        return admin_pb2.RotateVaultKeyResponse(primary_key_id=report.primary_key_id, resealed=report.resealed,
+                                                deleted_key_ids=report.deleted_key_ids)
 
     # --- merchants' signing keys (docs/keys.md); `switch.keys` is the KeyRing ----------------------
 

@@ -21,6 +21,7 @@ from ..processing.service import PaymentService
 from ..routing.router import Router
 from ..store.sqlite import SqliteStore
 from ..tls import add_listener
+from ..vault.card_vault import CardVault
 from .edge import SwitchEdge
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,11 @@ class SwitchApp:
         table = None if config.routing is None else _load_routing_table(config)
         self.routing_loaded_at_us = clock_us()
         self.router = Router(table, config.default_channels(), self.channels)
-        self.service = PaymentService(self.store, self.channels, self.router, clock_us=clock_us)
+        self.master_key = master_key if master_key is not None else MasterKey.from_env()
+        self.vault = None if self.master_key is None else CardVault(self.store, self.master_key, clock_us=clock_us)
+        self.service = PaymentService(self.store, self.channels, self.router, vault=self.vault, clock_us=clock_us)
         self.resolver = PendingResolver(self.store, self.service, self.channels, config.resolver, clock_us=clock_us)
         self.verifier = signing.Verifier(config.signing_keys(), clock=clock)
-        self.master_key = master_key if master_key is not None else MasterKey.from_env()
         self.key_store = SigningKeyStore(database or config.database)
         self.keys = KeyRing(self.key_store, self.verifier, Sealer(self.master_key) if self.master_key else None,
                             config_keys=config.signing_keys(), clock=clock)
@@ -98,6 +100,10 @@ class SwitchApp:
     async def start(self) -> int:
         await self.store.open()
         try:
+            if self.vault is not None:
+                await self.vault.open()
+            else:
+                log.warning("no master key (PAYSWITCH_MASTER_KEY): card numbers are not kept and Tokenize is off")
             await self.key_store.open()
             await self.keys.start()
         except BaseException:

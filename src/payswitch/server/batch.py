@@ -13,6 +13,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..hotpath import signing, wire
+from ..logs import bind_log_context, log_context, new_trace_id
 from ..payments.errors import InvalidRequest, PaymentError
 from ..processing.budget import UNBOUNDED, Budget
 from ..processing.service import PaymentService
@@ -102,6 +103,10 @@ class StreamHandler:
             reader.cancel()
 
     async def _answer(self, raw: bytes, identities: frozenset[str]) -> bytes:
+        with log_context(trace_id=new_trace_id(), method="Stream"):
+            return await self._answer_in_context(raw, identities)
+
+    async def _answer_in_context(self, raw: bytes, identities: frozenset[str]) -> bytes:
         try:
             message = switch_pb2.StreamRequest.FromString(raw)
         except DecodeError:
@@ -115,6 +120,7 @@ class StreamHandler:
             return _stream_error(message.sequence, switch_pb2.ItemError(
                 code=grpc.StatusCode.UNAUTHENTICATED.value[0], reason=failure.reason,
                 message=f"request signature rejected: {failure.reason}"))
+        bind_log_context(merchant_id=merchant_id, sequence=message.sequence)
         if self._binding is not None:
             refusal = self._binding.merchant_refusal(identities, merchant_id)
             if refusal is not None:

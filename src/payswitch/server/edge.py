@@ -7,6 +7,7 @@ import time
 import grpc
 
 from ..hotpath import signing
+from ..logs import bind_log_context, log_context, new_trace_id, trace_id_from_traceparent
 from ..payments.errors import PaymentError
 from ..processing.budget import Budget
 from ..processing.service import PaymentService
@@ -17,6 +18,15 @@ from .batch import BatchRunner, StreamHandler
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "payswitch.v1.PaymentSwitch"
+
+
+def call_trace_id(metadata) -> str:
+    """The caller's W3C trace id (traceparent metadata) when it sent one, so the switch's lines join
+    its trace; a new one otherwise."""
+    for key, value in metadata:
+        if key == "traceparent":
+            return trace_id_from_traceparent(value) or new_trace_id()
+    return new_trace_id()
 
 
 def _year_month(clock) -> tuple[int, int]:
@@ -43,6 +53,8 @@ class SwitchEdge:
             "Void": lambda merchant, body, budget: service.void(validation.void_command(merchant, body), budget),
             "Refund": lambda merchant, body, budget: service.refund(validation.refund_command(merchant, body),
                                                                     budget),
+            "Tokenize": lambda merchant, body, _: service.tokenize(
+                validation.tokenize_command(merchant, body, _year_month(clock))),
             "GetPayment": lambda merchant, body, _: service.get_payment(merchant, validation.payment_id(body)),
             "ListPayments": lambda merchant, body, _: service.list_payments(merchant, *validation.list_query(body)),
             "Batch": batches.run,
@@ -58,21 +70,24 @@ class SwitchEdge:
         operation = self._operations[name]
 
         async def handle(body: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            try:
-                merchant = self._verifier.verify(method, context.invocation_metadata() or (), body)
-            except signing.SigningError as failure:
-                log.info("rejected %s: %s", name, failure.reason)
-                await context.abort_with_status(errors.status_for_signing_failure(failure.reason))
-            if self._binding is not None:
-                refusal = self._binding.merchant_refusal(peer_identities(context), merchant)
-                if refusal is not None:
-                    await context.abort_with_status(refusal)
-            try:
-                return await operation(merchant, body, Budget.from_remaining(context.time_remaining()))
-            except PaymentError as error:
-                await context.abort_with_status(errors.status_for_payment_error(error))
-            except Exception:  # noqa: BLE001 - the caller gets INTERNAL, the server keeps serving
-                log.exception("%s failed for merchant %s", name, merchant)
-                await context.abort_with_status(errors.INTERNAL)
+            metadata = context.invocation_metadata() or ()
+            with log_context(trace_id=call_trace_id(metadata), method=name):
+                try:
+                    merchant = self._verifier.verify(method, metadata, body)
+                except signing.SigningError as failure:
+                    log.info("rejected %s: %s", name, failure.reason)
+                    await context.abort_with_status(errors.status_for_signing_failure(failure.reason))
+                bind_log_context(merchant_id=merchant)
+                if self._binding is not None:
+                    refusal = self._binding.merchant_refusal(peer_identities(context), merchant)
+                    if refusal is not None:
+                        await context.abort_with_status(refusal)
+                try:
+                    return await operation(merchant, body, Budget.from_remaining(context.time_remaining()))
+                except PaymentError as error:
+                    await context.abort_with_status(errors.status_for_payment_error(error))
+                except Exception:  # noqa: BLE001 - the caller gets INTERNAL, the server keeps serving
+                    log.exception("%s failed for merchant %s", name, merchant)
+                    await context.abort_with_status(errors.INTERNAL)
 
         return handle

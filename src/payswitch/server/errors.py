@@ -21,6 +21,8 @@ STATUS_BY_ERROR: dict[type[errors.PaymentError], grpc.StatusCode] = {
     errors.CurrencyMismatch: grpc.StatusCode.FAILED_PRECONDITION,
     errors.AmountExceeded: grpc.StatusCode.OUT_OF_RANGE,
     errors.NoRoute: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.TokenNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.VaultNotConfigured: grpc.StatusCode.FAILED_PRECONDITION,
     errors.DeadlineTooShort: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
     errors.RequestInProgress: grpc.StatusCode.ABORTED,

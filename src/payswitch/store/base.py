@@ -8,7 +8,7 @@ transaction (group commit) but each Change succeeds or fails on its own.
 import abc
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
 
@@ -24,6 +24,7 @@ class MethodSummary:
     exp_year: int = 0
     scheme: str = ""
     wallet_provider: str = ""
+    card_token: str = ""  # the vault token the payment was made with, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +100,40 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class VaultEntry:
+    """A card number sealed in the vault (see store/migrations/004_card_vault.sql)."""
+
+    entry_id: str  # a token, or the id of the payment that brought the number
+    merchant_id: str
+    fingerprint: bytes
+    key_id: str
+    sealed_number: bytes = field(repr=False)
+    card_bin: str
+    card_last4: str
+    exp_month: int
+    exp_year: int
+    scheme: str
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class VaultKeyRecord:
+    key_id: str
+    purpose: str  # "data" or "index"
+    status: str  # "primary" or "retired" (data keys); "primary" (the index key)
+    sealed_key: bytes = field(repr=False)
+    created_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One atomic state transition.
 
     payment: inserted when expected_version is None, else updated only if the stored version equals
     expected_version (StaleWrite otherwise); the stored version becomes payment.version.
     operation: inserted or replaced. postings: appended. idempotency: IN_PROGRESS is inserted
-    (IdempotencyConflict if the merchant+key exists), DONE replaces the existing row.
+    (IdempotencyConflict if the merchant+key exists), DONE replaces the existing row. vault_entry:
+    inserted (a second token for the same merchant and card is refused).
     """
 
     payment: PaymentRecord | None = None
@@ -113,6 +141,7 @@ class Change:
     operation: OperationRecord | None = None
     postings: tuple[Posting, ...] = ()
     idempotency: IdempotencyRecord | None = None
+    vault_entry: VaultEntry | None = None
 
 
 class StoreError(Exception):
@@ -198,6 +227,35 @@ class PaymentStore(abc.ABC):
     async def pending_operations(self, updated_before_us: int, limit: int) -> list[tuple[PaymentRecord, OperationRecord]]:
         """Payments whose pending operation was last written before the bound, with that operation,
         oldest first: the work list of the resolver that asks channels what happened."""
+
+    @abc.abstractmethod
+    async def get_vault_entries(self, entry_ids: Sequence[str]) -> dict[str, VaultEntry]:
+        """The vault entries that exist among `entry_ids`, by id."""
+
+    @abc.abstractmethod
+    async def find_vault_token(self, merchant_id: str, fingerprint: bytes) -> VaultEntry | None:
+        """The merchant's token for the card with this fingerprint, if it has one."""
+
+    @abc.abstractmethod
+    async def vault_keys(self) -> list[VaultKeyRecord]: ...
+
+    @abc.abstractmethod
+    async def add_vault_keys(self, records: Sequence[VaultKeyRecord], retire_data_keys: bool) -> None:
+        """Inserts keys; with retire_data_keys, every data key already stored becomes retired first
+        (one transaction, so there is always exactly one primary data key)."""
+
+    @abc.abstractmethod
+    async def vault_entries_sealed_with(self, key_ids: Sequence[str], limit: int) -> list[VaultEntry]:
+        """Entries still sealed under any of `key_ids` (the rotation's work list)."""
+
+    @abc.abstractmethod
+    async def reseal_vault_entries(self, resealed: Sequence[tuple[VaultEntry, str, bytes]]) -> None:
+        """Replaces each entry's (key id, sealed number) in one transaction, only where the entry is
+        still sealed as read; (entry, new key id, new blob)."""
+
+    @abc.abstractmethod
+    async def delete_unused_vault_keys(self, key_ids: Sequence[str]) -> list[str]:
+        """Deletes those retired data keys that no entry uses any more; returns their ids."""
 
     @abc.abstractmethod
     async def purge_idempotency(self, created_before_us: int) -> int:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
+from . import sqlite_vault
 from .base import (AccountBalance, Change, IdempotencyConflict, IdempotencyRecord, IdempotencyState,
                    LedgerImbalance, LedgerTotals, MethodSummary, OperationRecord, PaymentRecord, PaymentStore,
-                   StaleWrite, StoreClosed, StoreError)
+                   StaleWrite, StoreClosed, StoreError, VaultEntry, VaultKeyRecord)
 from .migrations import migrate_sqlite
 
 _SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
@@ -143,6 +144,34 @@ class SqliteStore(PaymentStore):
     async def pending_operations(self, updated_before_us: int,
                                  limit: int) -> list[tuple[PaymentRecord, OperationRecord]]:
         return await self._read(_select_pending_operations, updated_before_us, limit)
+
+    async def get_vault_entries(self, entry_ids: Sequence[str]) -> dict[str, VaultEntry]:
+        return await self._read(sqlite_vault.select_entries, tuple(entry_ids)) if entry_ids else {}
+
+    async def find_vault_token(self, merchant_id: str, fingerprint: bytes) -> VaultEntry | None:
+        return await self._read(sqlite_vault.select_token, merchant_id, fingerprint)
+
+    async def vault_keys(self) -> list[VaultKeyRecord]:
+        return await self._read(sqlite_vault.select_keys)
+
+    async def vault_entries_sealed_with(self, key_ids: Sequence[str], limit: int) -> list[VaultEntry]:
+        return await self._read(sqlite_vault.select_sealed_with, tuple(key_ids), limit)
+
+    async def add_vault_keys(self, records: Sequence[VaultKeyRecord], retire_data_keys: bool) -> None:
+        await self._write(sqlite_vault.insert_keys, tuple(records), retire_data_keys)
+
+    async def reseal_vault_entries(self, resealed: Sequence[tuple[VaultEntry, str, bytes]]) -> None:
+        await self._write(sqlite_vault.reseal, tuple(resealed))
+
+    async def delete_unused_vault_keys(self, key_ids: Sequence[str]) -> list[str]:
+        return await self._write(sqlite_vault.delete_unused_keys, tuple(key_ids))
+
+    async def _write(self, statement: Callable[..., Any], *args: Any) -> Any:
+        """Runs `statement(connection, *args)` on the writer as a transaction of its own."""
+        self._require_open()
+        job = _StatementJob(asyncio.get_running_loop(), statement, args)
+        self._writer.submit([job])
+        return await job.future
 
     async def ledger_imbalances(self) -> list[LedgerImbalance]:
         return await self._read(_select_imbalances)
@@ -317,6 +346,33 @@ class _ChangesJob(_Job):
         self.succeed([error] * len(self.changes))
 
 
+class _StatementJob(_Job):
+    """Any other write, committed with the group in a savepoint of its own: its failure is its
+    caller's alone and leaves the other jobs of the transaction alone."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, statement: Callable[..., Any], args: tuple):
+        super().__init__(loop)
+        self.statement = statement
+        self.args = args
+
+    def run(self, connection: sqlite3.Connection) -> Any:
+        connection.execute("SAVEPOINT statement")
+        try:
+            result = self.statement(connection, *self.args)
+        except Exception as error:
+            connection.execute("ROLLBACK TO statement")
+            connection.execute("RELEASE statement")
+            return error if isinstance(error, StoreError) else _with_cause(StoreError(f"refused: {error}"), error)
+        connection.execute("RELEASE statement")
+        return result
+
+    def succeed(self, result: Any) -> None:
+        if isinstance(result, StoreError):
+            super().fail(result)
+        else:
+            super().succeed(result)
+
+
 class _PurgeJob(_Job):
     """A purge is a write, so it goes through the one write connection like any Change."""
 
@@ -366,6 +422,8 @@ def _apply_together(connection: sqlite3.Connection, changes: Sequence[Change]) -
                    for change in changes if change.payment is not None and change.expected_version is not None]
         if updates and connection.executemany(_UPDATE_PAYMENT, updates).rowcount != len(updates):
             raise _NotAllApplied()
+        connection.executemany(sqlite_vault.INSERT_ENTRY, [
+            sqlite_vault.entry_values(change.vault_entry) for change in changes if change.vault_entry is not None])
         connection.executemany(_UPSERT_OPERATION, [
             _operation_values(change.operation) for change in changes if change.operation is not None])
         connection.executemany(_INSERT_POSTING, [
@@ -417,6 +475,8 @@ def _write_change(connection: sqlite3.Connection, change: Change) -> None:
                 _UPDATE_PAYMENT, (*_payment_values(payment)[1:], payment.payment_id, change.expected_version))
             if updated.rowcount == 0:
                 raise StaleWrite(f"payment {payment.payment_id} is no longer at version {change.expected_version}")
+    if change.vault_entry is not None:
+        sqlite_vault.insert_entry(connection, change.vault_entry)
     if change.operation is not None:
         connection.execute(_UPSERT_OPERATION, _operation_values(change.operation))
     if change.postings:
@@ -511,7 +571,7 @@ _PAYMENT_COLUMNS = (
     "captured_minor", "refunded_minor", "channel", "method_kind", "method_card_bin", "method_card_last4",
     "method_exp_month", "method_exp_year", "method_scheme", "method_wallet_provider", "authorization_id",
     "decline_code", "decline_message", "pending_operation_id", "version", "created_at_us", "updated_at_us",
-    "routing_version", "routing_rule",
+    "routing_version", "routing_rule", "method_card_token",
 )
 _OPERATION_COLUMNS = (
     "operation_id", "payment_id", "kind", "status", "amount_minor", "currency", "channel_reference",
@@ -551,20 +611,21 @@ def _payment_values(payment: PaymentRecord) -> tuple:
             payment.channel, method.kind, method.card_bin, method.card_last4, method.exp_month, method.exp_year,
             method.scheme, method.wallet_provider, payment.authorization_id, payment.decline_code,
             payment.decline_message, payment.pending_operation_id, payment.version, payment.created_at_us,
-            payment.updated_at_us, payment.routing_version, payment.routing_rule)
+            payment.updated_at_us, payment.routing_version, payment.routing_rule, method.card_token)
 
 
 def _payment_from_row(row: tuple) -> PaymentRecord:
     (payment_id, merchant_id, merchant_reference, status, currency, amount_minor, captured_minor, refunded_minor,
      channel, method_kind, card_bin, card_last4, exp_month, exp_year, scheme, wallet_provider, authorization_id,
      decline_code, decline_message, pending_operation_id, version, created_at_us, updated_at_us, routing_version,
-     routing_rule) = row
+     routing_rule, card_token) = row
     return PaymentRecord(
         payment_id=payment_id, merchant_id=merchant_id, merchant_reference=merchant_reference,
         status=PaymentStatus(status), currency=currency, amount_minor=amount_minor,
         captured_minor=captured_minor, refunded_minor=refunded_minor, channel=channel,
         method=MethodSummary(kind=method_kind, card_bin=card_bin, card_last4=card_last4, exp_month=exp_month,
-                             exp_year=exp_year, scheme=scheme, wallet_provider=wallet_provider),
+                             exp_year=exp_year, scheme=scheme, wallet_provider=wallet_provider,
+                             card_token=card_token),
         authorization_id=authorization_id, decline_code=decline_code, decline_message=decline_message,
         pending_operation_id=pending_operation_id, version=version, created_at_us=created_at_us,
         updated_at_us=updated_at_us, routing_version=routing_version, routing_rule=routing_rule)

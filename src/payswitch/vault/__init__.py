@@ -1,0 +1,1 @@
+"""The card vault: card numbers kept sealed, found by fingerprint, named elsewhere by token."""
