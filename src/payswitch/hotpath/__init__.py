@@ -8,7 +8,7 @@ import importlib
 import os
 from types import ModuleType
 
-MODULES = ("signing", "wire", "routing_table")
+MODULES = ("signing", "wire", "routing_table", "risk_rules")
 
 
 def _load(name: str) -> tuple[ModuleType, str]:

@@ -15,26 +15,25 @@
     min_amount_minor = 100000
     split = { acquirer_a = 70, acquirer_b = 30 }   # or channels = ["a", "b"], a priority list
 
-docs/routing.md describes every key. An operator fixing a file wants all of its mistakes at once,
-each with a line to jump to, so validation collects problems instead of stopping at the first, and
-finds lines by scanning the text (tomllib gives values, not positions). The hot-path tables are
+docs/routing.md describes every key. Every mistake in the file is reported at once, each on its
+line (payswitch.toml_lines finds the lines and collects the problems). The hot-path tables are
 built here too, so what they refuse (overlapping BIN ranges, contradictory amount bounds) is
 reported like any other mistake instead of failing later, at the switch's swap.
 """
 
 import re
-import tomllib
-from bisect import bisect_right
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..hotpath import routing_table
 from ..payments.money import CURRENCY_EXPONENTS
+from ..toml_lines import (MAX_PROBLEMS, ConfigError, Problem, SourceLines, TableChecker, array_of_tables, decode,
+                          finish, read_text)
 
-#: More than this many problems are cut to a count: past it, the file is not nearly right.
-MAX_PROBLEMS = 100
+__all__ = ["CARD_TYPES", "MAX_OVERLAP_REPORTS", "MAX_PROBLEMS", "METHODS", "RESERVED_RULE_NAME", "BinRange", "Problem",
+           "RoutingConfig", "RoutingConfigError", "Rule", "load_routing", "parse_routing"]
+
 #: Overlapping BIN ranges are found one per table build; a few are enough to show the pattern.
 MAX_OVERLAP_REPORTS = 20
 CARD_TYPES = ("credit", "debit", "prepaid")
@@ -47,34 +46,14 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 _SCHEME = re.compile(r"[a-z0-9_]{1,32}\Z")
 _COUNTRY = re.compile(r"[A-Z]{2}\Z")
 _DIGITS = re.compile(r"[0-9]{6,11}\Z")
-_HEADER = re.compile(r"\s*\[(\[)?\s*([A-Za-z0-9_\-.]+)\s*\]\]?\s*(?:#.*)?\Z")
-_TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*\Z")
 
 _BIN_KEYS = ("low", "high", "scheme", "country", "card_type")
 _RULE_KEYS = ("name", "merchants", "currencies", "schemes", "countries", "card_types", "methods",
               "min_amount_minor", "max_amount_minor", "channels", "split", "min_success_rate_percent")
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One mistake in a routing file: its line (None when it cannot be told), its path, what is wrong."""
-
-    line: int | None
-    path: str
-    message: str
-
-    def format(self, source: str) -> str:
-        where = source if self.line is None else f"{source}:{self.line}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-
-
-class RoutingConfigError(ValueError):
+class RoutingConfigError(ConfigError):
     """The routing file is refused; `problems` lists every mistake found, str() one per line."""
-
-    def __init__(self, source: str, problems: list[Problem]):
-        self.source = source
-        self.problems = problems
-        super().__init__("\n".join(problem.format(source) for problem in problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,122 +88,6 @@ class RoutingConfig:
     source: str
 
 
-class _SourceLines:
-    """Finds the line of a table or key by scanning the text, for the usual one-key-per-line layout.
-
-    Where the layout is unusual (arrays of inline tables, say), lines are None rather than a guess.
-    """
-
-    def __init__(self, text: str):
-        self._lines = text.splitlines()
-        self._headers: list[tuple[int, str, bool]] = []  # (0-based index, table name, is an array table)
-        for index, line in enumerate(self._lines):
-            header = _HEADER.match(line)
-            if header:
-                self._headers.append((index, header.group(2), header.group(1) is not None))
-        self._header_indexes = [index for index, _name, _array in self._headers]
-
-    @property
-    def last(self) -> int:
-        return max(len(self._lines), 1)
-
-    def array_headers(self, name: str, count: int) -> list[int | None]:
-        """The 0-based header line of each [[name]] entry, or Nones when they do not add up to count."""
-        found = [index for index, header, array in self._headers if header == name and array]
-        return found if len(found) == count else [None] * count
-
-    def key_line(self, header: int | None, key: str) -> int | None:
-        """The 1-based line where `key =` starts in the table under header (-1: the top level),
-        else the header's own line."""
-        if header is None:
-            return None
-        position = bisect_right(self._header_indexes, header)
-        end = self._header_indexes[position] if position < len(self._header_indexes) else len(self._lines)
-        pattern = re.compile(rf"""\s*(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*[.=]""")
-        for index in range(header + 1, end):
-            if pattern.match(self._lines[index]):
-                return index + 1
-        return header + 1 if header >= 0 else None
-
-
-class _Checker:
-    """Reads typed values out of one parsed table, adding a Problem for each mistake."""
-
-    def __init__(self, lines: _SourceLines, problems: list[Problem], header: int | None, path: str):
-        self.lines, self.problems, self.header, self.path = lines, problems, header, path
-        self.start = len(problems)
-
-    @property
-    def ok(self) -> bool:
-        """No problem was found in this table."""
-        return len(self.problems) == self.start
-
-    @property
-    def line(self) -> int | None:
-        return None if self.header is None or self.header < 0 else self.header + 1
-
-    def fail(self, key: str, message: str) -> None:
-        path = f"{self.path}.{key}" if self.path else key
-        self.problems.append(Problem(self.lines.key_line(self.header, key), path, message))
-
-    def unknown_keys(self, table: dict, allowed: Collection[str]) -> None:
-        for key in table:
-            if key not in allowed:
-                self.fail(key, "is not a known setting")
-
-    def string(self, table: dict, key: str, check: Callable[[str], bool], wanted: str,
-               required: bool = False) -> str | None:
-        if key not in table:
-            if required:
-                self.fail(key, "is required")
-            return None
-        value = table[key]
-        if not isinstance(value, str):
-            self.fail(key, f"must be a string, not {_kind(value)}")
-        elif not check(value):
-            self.fail(key, f"must be {wanted}, got {value[:80]!r}")
-        else:
-            return value
-        return None
-
-    def strings(self, table: dict, key: str, check: Callable[[str], bool], wanted: str) -> tuple[str, ...] | None:
-        """A list criterion: absent is None (any value); present must be a non-empty list of valid strings."""
-        if key not in table:
-            return None
-        value = table[key]
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            self.fail(key, "must be a list of strings")
-            return None
-        if not value:
-            self.fail(key, "must not be empty: leave the key out to accept any value")
-            return None
-        wrong = [item for item in value if not check(item)]
-        if wrong:
-            self.fail(key, f"{wrong[0][:80]!r} is not {wanted}")
-            return None
-        return tuple(value)
-
-    def integer(self, table: dict, key: str, low: int, high: int, unit: str = "") -> int | None:
-        if key not in table:
-            return None
-        value = table[key]
-        if isinstance(value, float):
-            self.fail(key, f"must be an integer{unit}, not a float ({value!r})"
-                      + (": money is never a float" if unit else ""))
-        elif not isinstance(value, int) or isinstance(value, bool):
-            self.fail(key, f"must be an integer{unit}, not {_kind(value)}")
-        elif not low <= value <= high:
-            self.fail(key, f"must be {low} to {high}, got {value}")
-        else:
-            return value
-        return None
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
 def _currency(code: str) -> bool:
     return code in CURRENCY_EXPONENTS
 
@@ -239,7 +102,7 @@ _CRITERIA: tuple[tuple[str, Callable[[str], bool], str], ...] = (
 )
 
 
-def _read_bin(check: _Checker, table: dict) -> BinRange | None:
+def _read_bin(check: TableChecker, table: dict) -> BinRange | None:
     check.unknown_keys(table, _BIN_KEYS)
     digits = "6 to 11 digits"
     low = check.string(table, "low", _DIGITS.match, digits, required=True)
@@ -257,7 +120,7 @@ def _read_bin(check: _Checker, table: dict) -> BinRange | None:
     return BinRange(low, high, scheme, country, card_type, check.line)
 
 
-def _read_channels(check: _Checker, table: dict,
+def _read_channels(check: TableChecker, table: dict,
                    known: Collection[str] | None) -> tuple[tuple[str, ...], tuple[int, ...] | None] | None:
     """A rule's channels: a priority list, or a split's channels in file order with their weights."""
     if ("channels" in table) == ("split" in table):
@@ -292,7 +155,7 @@ def _read_channels(check: _Checker, table: dict,
     return names, weights
 
 
-def _read_rule(check: _Checker, table: dict, known: Collection[str] | None) -> Rule | None:
+def _read_rule(check: TableChecker, table: dict, known: Collection[str] | None) -> Rule | None:
     check.unknown_keys(table, _RULE_KEYS)
     name = check.string(table, "name", _IDENTIFIER.match, "1 to 64 of A-Z a-z 0-9 _ - .", required=True)
     if name == RESERVED_RULE_NAME:
@@ -344,46 +207,29 @@ def _check_bin_table(entries: list[tuple[int, BinRange]], problems: list[Problem
             del entries[named[-1]]
 
 
-def _tables(data: dict, key: str, lines: _SourceLines, problems: list[Problem]) -> list[tuple[dict, int | None]]:
-    """The entries of an array of tables with their header lines; an empty list when absent or wrong."""
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        problems.append(Problem(lines.key_line(-1, key), key, f"must be an array of tables ([[{key}]])"))
-        return []
-    return list(zip(value, lines.array_headers(key, len(value))))
-
-
 def parse_routing(text: str, source: str = "<routing>", known_channels: Collection[str] | None = None) -> RoutingConfig:
     """Validate a routing file's text; RoutingConfigError lists every problem, each with its line."""
-    lines = _SourceLines(text)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        position = _TOML_POSITION.search(str(error))
-        message = str(error)[:position.start()] if position else str(error)
-        line = (int(position.group(1)) if position.group(1) else lines.last) if position else None
-        if position and position.group(2):
-            message += f" (column {position.group(2)})"
-        raise RoutingConfigError(source, [Problem(line, "", f"not valid TOML: {message}")]) from None
+    lines = SourceLines(text)
+    data = decode(text, source, lines, RoutingConfigError)
     if known_channels is not None:
         known_channels = frozenset(known_channels)
 
     problems: list[Problem] = []
-    top = _Checker(lines, problems, -1, "")
+    top = TableChecker(lines, problems, -1, "")
     top.unknown_keys(data, ("version", "bins", "rules"))
     version = top.string(data, "version", _VERSION.match, "1 to 64 of A-Z a-z 0-9 _ - . :", required=True)
 
     bins: list[tuple[int, BinRange]] = []
-    for index, (table, header) in enumerate(_tables(data, "bins", lines, problems)):
-        entry = _read_bin(_Checker(lines, problems, header, f"bins[{index}]"), table)
+    for index, (table, header) in enumerate(array_of_tables(data, "bins", lines, problems)):
+        entry = _read_bin(TableChecker(lines, problems, header, f"bins[{index}]"), table)
         if entry is not None:
             bins.append((index, entry))
     _check_bin_table(bins, problems)
 
     rules: list[Rule] = []
     lines_by_name: dict[str, int | None] = {}
-    for index, (table, header) in enumerate(_tables(data, "rules", lines, problems)):
-        check = _Checker(lines, problems, header, f"rules[{index}]")
+    for index, (table, header) in enumerate(array_of_tables(data, "rules", lines, problems)):
+        check = TableChecker(lines, problems, header, f"rules[{index}]")
         rule = _read_rule(check, table, known_channels)
         name = table.get("name")
         if isinstance(name, str) and name in lines_by_name:
@@ -400,21 +246,10 @@ def parse_routing(text: str, source: str = "<routing>", known_channels: Collecti
     except ValueError as error:  # RuleCriteria already refused what RuleTable would; kept for safety
         problems.append(Problem(None, "rules", str(error)))
 
-    if problems:
-        problems.sort(key=lambda problem: (problem.line is None, problem.line or 0))
-        if len(problems) > MAX_PROBLEMS:
-            problems[MAX_PROBLEMS:] = [Problem(None, "", f"{len(problems) - MAX_PROBLEMS} more problems not shown")]
-        raise RoutingConfigError(source, problems)
+    finish(problems, source, RoutingConfigError)
     return RoutingConfig(version, tuple(entry for _index, entry in bins), tuple(rules), source)
 
 
 def load_routing(path: str | Path, known_channels: Collection[str] | None = None) -> RoutingConfig:
     """Read and validate a routing file; an unreadable file is a RoutingConfigError like a wrong one."""
-    source = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as error:
-        raise RoutingConfigError(source, [Problem(None, "", error.strerror or str(error))]) from None
-    except UnicodeDecodeError as error:
-        raise RoutingConfigError(source, [Problem(None, "", f"not UTF-8 text: {error.reason}")]) from None
-    return parse_routing(text, source, known_channels)
+    return parse_routing(read_text(path, RoutingConfigError), str(path), known_channels)
