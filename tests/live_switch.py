@@ -44,7 +44,8 @@ class LiveSwitch:
     def __init__(self, folder, *, channel_timeout_ms: int = 400, timeout_delay_s: float = 3.0, clock=time.time,
                  channels: tuple[str, ...] = ("sim",), unreachable: tuple[str, ...] = (), routing: str | None = None,
                  resolver: ResolverConfig = ResolverConfig(), admin_token: str | None = None,
-                 limits: ServerLimits = ServerLimits(), tls=None, master_key=None, **channel_settings):
+                 limits: ServerLimits = ServerLimits(), tls=None, master_key=None, risk: str | None = None,
+                 **channel_settings):
         """`channels` each get a simulator served on its own port; `unreachable` channels point at a
         port where nothing listens (until `revive` starts a simulator there). `routing` is the text of
         a routing file; merchants default to the first channel."""
@@ -60,6 +61,10 @@ class LiveSwitch:
         if routing is not None:
             self.routing_path = folder / "routes.toml"
             self.routing_path.write_text(routing)
+        self.risk_path = None
+        if risk is not None:
+            self.risk_path = folder / "risk.toml"
+            self.risk_path.write_text(risk)
         self.resolver = resolver
         self.limits = limits
         self.tls = tls
@@ -95,7 +100,7 @@ class LiveSwitch:
                            for name, port in ports.items()),
             merchants=tuple(MerchantConfig(m, self.channel_names[0], (SigningKey("k1", s),))
                             for m, s in self.secrets.items()),
-            routing=self.routing_path, resolver=self.resolver, limits=self.limits, tls=self.tls,
+            routing=self.routing_path, risk=self.risk_path, resolver=self.resolver, limits=self.limits, tls=self.tls,
             admin=None if self.admin_token is None else AdminConfig(hashlib.sha256(self.admin_token.encode()).digest()))
         self.app = SwitchApp(config, clock=self.clock, master_key=self.master_key)
         self.port = await self.app.start()

@@ -6,6 +6,7 @@
     grace_seconds = 10                 # in-flight calls get this long on SIGTERM
     idempotency_retention_hours = 48   # at least 24
     routing = "routes.toml"            # optional routing file (docs/routing.md), relative to this file
+    risk = "risk.toml"                 # optional risk rules (docs/risk.md); SIGHUP reloads both files
 
     [switch.limits]                    # per-caller bounds (server/limits.py has every key and default)
     max_message_bytes = 4194304
@@ -117,6 +118,7 @@ class SwitchConfig:
     channels: tuple[ChannelConfig, ...] = ()
     merchants: tuple[MerchantConfig, ...] = ()
     routing: Path | None = None
+    risk: Path | None = None
     limits: ServerLimits = ServerLimits()
     tls: ServerTls | None = None
     resolver: ResolverConfig = ResolverConfig()
@@ -241,8 +243,9 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
     reader.unknown_keys(data, {"switch", "channels", "merchants", "resolver", "admin"}, "")
     switch = reader.get(data, "switch", "", dict, default={})
     reader.unknown_keys(switch, {"listen", "database", "grace_seconds", "idempotency_retention_hours", "routing",
-                                 "limits", "tls"}, "switch")
+                                 "risk", "limits", "tls"}, "switch")
     routing = reader.get(switch, "routing", "switch", str)
+    risk = reader.get(switch, "risk", "switch", str)
     retention = reader.get(switch, "idempotency_retention_hours", "switch", int, default=48)
     if retention < 24:
         reader.fail("switch.idempotency_retention_hours", "must be at least 24")
@@ -290,6 +293,7 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
         channels=tuple(channels),
         merchants=tuple(merchants),
         routing=None if routing is None else base_directory / routing,
+        risk=None if risk is None else base_directory / risk,
         limits=_read_limits(reader, reader.get(switch, "limits", "switch", dict, default={})),
         tls=_tls(reader, parse_server_tls, switch["tls"], base_directory, known_merchants=ids) if "tls" in switch
         else None,

@@ -226,7 +226,7 @@ def test_reload_under_load_fails_nothing_and_each_payment_names_one_version(swit
             await asyncio.sleep(0.01)
         for version, channel in [("v2", "b"), ("v3", "a"), ("v4", "b")] * 3:
             live.routing_path.write_text(template.format(version=version, channel=channel))
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(live.app.reload_routing(), live.loop))
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(live.app.reload_rules(), live.loop))
             await asyncio.sleep(0.1)
         stop.set()
         await running
@@ -245,7 +245,7 @@ def test_a_bad_routing_file_changes_nothing(switches):
     from payswitch.routing.config import RoutingConfigError
 
     with pytest.raises(RoutingConfigError, match=r"routes.toml:4: .*nowhere"):
-        live.call(live.app.reload_routing())
+        live.call(live.app.reload_rules())
     payment = live.client().authorize(100, "USD", card=card(APPROVE), merchant_reference=ref()).payment
     assert (payment.routing_version, payment.channel) == ("good", "a")
 

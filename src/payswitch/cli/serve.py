@@ -26,12 +26,12 @@ async def _serve(config, args) -> int:
 
     from ..keys.sealing import MasterKeyError, SealingError
     from ..keys.store import SigningKeyError
-    from ..routing.config import RoutingConfigError
+    from ..toml_lines import ConfigError as RulesError
 
     try:
         app = SwitchApp(config, database=args.db, listen=args.listen)
-    except RoutingConfigError as error:
-        print(f"payswitch serve: routing file refused:\n{error}", file=sys.stderr)
+    except RulesError as error:
+        print(f"payswitch serve: {error.source} refused:\n{error}", file=sys.stderr)
         return 2
     except MasterKeyError as error:
         print(f"payswitch serve: master key refused: {error}", file=sys.stderr)
@@ -45,7 +45,7 @@ async def _serve(config, args) -> int:
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    if config.routing is not None:
+    if config.routing is not None or config.risk is not None:
         loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
     with runtime.stop_on_signals(stop):
         try:
@@ -63,12 +63,12 @@ async def _serve(config, args) -> int:
 
 
 async def _reload(app) -> None:
-    from ..routing.config import RoutingConfigError
+    from ..toml_lines import ConfigError
 
     try:
-        await app.reload_routing()
-    except RoutingConfigError as error:
-        logging.getLogger("payswitch.routing").error("routing reload refused, the table in use stays:\n%s", error)
+        await app.reload_rules()
+    except ConfigError as error:
+        logging.getLogger("payswitch.routing").error("routing reload refused, the rules in use stay:\n%s", error)
 
 
 def run(args) -> int:

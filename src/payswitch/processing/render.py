@@ -64,4 +64,6 @@ def payment(record: PaymentRecord, operations: list[OperationRecord]) -> types_p
         operations=[operation(op) for op in operations],
         routing_version=record.routing_version,
         routing_rule=record.routing_rule,
+        risk_version=record.risk_version,
+        risk_rule=record.risk_rule,
     )

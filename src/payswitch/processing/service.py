@@ -9,7 +9,9 @@ Operations on one payment are serialized (KeyedLocks in-process, the version gua
 and a payment with an operation of unknown outcome refuses further operations until it is resolved
 (by the resolver, which asks the channel through Inquire and records the answer through `settle`).
 
-An authorization goes to the first channel of its route; when that channel surely did not act
+Risk rules judge an authorization before its first commit: one they decline is recorded DECLINED
+with the rule's reason code and never reaches a channel. An authorization goes to the first channel of
+its route; when that channel surely did not act
 (connection refused, circuit open, concurrency limit full) the payment is moved to the next channel,
 durably before the next call, so a crash can never leave the switch asking the wrong channel what it
 did. Every channel call gets its own timeout cut to what the caller's deadline leaves.
@@ -37,6 +39,7 @@ from ..v1 import channel_pb2, switch_pb2, types_pb2
 from ..vault.card_vault import CardVault
 from . import render
 from .budget import UNBOUNDED, Budget
+from .risk_gate import RiskGate
 from .channel_directory import ChannelDirectory
 from .idempotency import IdempotencyGate
 from .locks import KeyedLocks
@@ -76,12 +79,15 @@ def _wall_clock_us() -> int:
 
 class PaymentService:
     def __init__(self, store: PaymentStore, channels: ChannelDirectory, router: Router, *,
-                 vault: CardVault | None = None, ids: IdSource | None = None, clock_us=_wall_clock_us):
-        """Without a `vault` (no master key) the switch keeps no card numbers and refuses tokens."""
+                 vault: CardVault | None = None, risk: RiskGate | None = None, ids: IdSource | None = None,
+                 clock_us=_wall_clock_us):
+        """Without a `vault` (no master key) the switch keeps no card numbers and refuses tokens; without
+        `risk` rules every authorization goes to its channel."""
         self._store = store
         self._channels = channels
         self._router = router
         self._vault = vault
+        self._risk = risk
         self._ids = ids or IdSource()
         self._clock_us = clock_us
         self._gate = IdempotencyGate(store)
@@ -185,6 +191,12 @@ class PaymentService:
         intent = self._authorization_intent(command, fingerprint, self._route(command))
         bind_log_context(payment_id=intent.payment.payment_id)
         budget.require_room()
+        judged = self._judged({0: intent}, [command])
+        if isinstance(judged[0], tuple):  # declined by risk: one commit, no channel call
+            change, body = judged[0]
+            await self._commit(change)
+            return body
+        intent = judged[0]
         operation_id = intent.operation.operation_id
         self._sending.add(operation_id)
         try:
@@ -223,10 +235,19 @@ class PaymentService:
                 outcomes[index] = error
         if intents:
             budget.require_room()
+        judged = self._judged(intents, [opened[index] for index in intents])
+        declined = {index: answer for index, answer in judged.items() if isinstance(answer, tuple)}
+        intents = {index: answer for index, answer in judged.items() if not isinstance(answer, tuple)}
         sending = [intent.operation.operation_id for intent in intents.values()]
         self._sending.update(sending)
         try:
-            active = await self._commit_intents(intents, outcomes, lambda intent: intent.change)
+            first = {index: intent.change for index, intent in intents.items()}
+            first.update((index, change) for index, (change, _) in declined.items())
+            accepted = await self._commit_changes(first, outcomes)
+            for index in accepted:
+                if index in declined:
+                    outcomes[index] = declined[index][1]
+            active = [index for index in accepted if index in intents]
             responses: dict[int, ChannelResponse] = {}
             while active:
                 by_channel: dict[str, list[int]] = {}
@@ -242,7 +263,8 @@ class PaymentService:
                             moving[index] = intents[index] = self._rerouted(intents[index])
                         else:
                             responses[index] = response
-                active = await self._commit_intents(moving, outcomes, lambda intent: intent.change_of_channel)
+                active = await self._commit_changes({index: intent.change_of_channel
+                                                     for index, intent in moving.items()}, outcomes)
             now = self._clock_us()
             settlements = {index: settle(intents[index].payment, [], intents[index].operation, response,
                                          intents[index].idempotency, now)
@@ -254,12 +276,33 @@ class PaymentService:
             self._sending.difference_update(sending)
         return outcomes
 
-    async def _commit_intents(self, intents: dict, outcomes: list, change_of) -> list[int]:
-        """Commits one change per intent in one transaction; returns the indices that were accepted and
-        records the others' errors as their outcomes."""
-        errors = await self._commit_many([change_of(intent) for intent in intents.values()])
+    def _judged(self, intents: dict[int, "_AuthorizationIntent"], commands: list[AuthorizeCommand]) -> dict:
+        """Each intent with the risk decision recorded on its payment, or for one risk declined, the
+        (Change, response) that records it DECLINED without a channel call. `commands` are the opened
+        commands of the intents, in the same order."""
+        decisions = None if self._risk is None else self._risk.judge_many(commands)
+        if decisions is None:
+            return dict(intents)
+        judged = {}
+        for (index, intent), decision in zip(intents.items(), decisions, strict=True):
+            intent = dataclasses.replace(intent, payment=dataclasses.replace(
+                intent.payment, risk_version=decision.version, risk_rule=decision.rule))
+            if decision.allowed:
+                judged[index] = intent
+                continue
+            response = ChannelResponse(Outcome.DECLINED, decline_code=decision.reason_code,
+                                       message=f"declined by risk rule {decision.rule}")
+            change, body = settle(intent.payment, [], intent.operation, response, intent.idempotency,
+                                  self._clock_us())
+            judged[index] = (dataclasses.replace(change, expected_version=None), body)
+        return judged
+
+    async def _commit_changes(self, changes: dict[int, Change], outcomes: list) -> list[int]:
+        """Commits the changes in one transaction; returns the indices that were accepted and records the
+        others' errors as their outcomes."""
+        errors = await self._commit_many(list(changes.values()))
         accepted = []
-        for index, error in zip(intents, errors):
+        for index, error in zip(changes, errors):
             if error is None:
                 accepted.append(index)
             else:

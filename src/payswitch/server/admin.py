@@ -28,7 +28,8 @@ MAX_PENDING_LISTED = 1000
 
 
 class AdminService:
-    """`switch` is the running SwitchApp: its router, channels and resolver, and reload_routing()."""
+    """`switch` is the running SwitchApp: its router, risk, channels, resolver, vault and keys, and
+    reload_rules()."""
 
     def __init__(self, token_sha256: bytes, switch, binding: IdentityBinding | None = None):
         """With a client-certificate `binding`, a caller also needs a certificate marked admin."""
@@ -60,22 +61,25 @@ class AdminService:
         return handle
 
     async def ReloadRouting(self, request, context):
-        from ..routing.config import RoutingConfigError
+        """Reloads the routing file and the risk rules together (both, or neither when one is refused)."""
+        from ..risk.config import RiskConfigError
+        from ..toml_lines import ConfigError
 
-        if self._switch.config.routing is None:
+        if self._switch.config.routing is None and self._switch.config.risk is None:
             await context.abort_with_status(build_status(
-                grpc.StatusCode.FAILED_PRECONDITION, "the switch has no routing file configured",
+                grpc.StatusCode.FAILED_PRECONDITION, "the switch has no routing or risk file configured",
                 "routing_not_configured"))
         try:
-            await self._switch.reload_routing()
-        except RoutingConfigError as error:
+            await self._switch.reload_rules()
+        except ConfigError as error:
+            reason = "risk_invalid" if isinstance(error, RiskConfigError) else "routing_invalid"
             violations: dict[str, str] = {}
             for problem in error.problems:
                 where = f"{error.source}:{problem.line}: {problem.path}" if problem.line else problem.path
                 violations[where] = "; ".join(filter(None, (violations.get(where), problem.message)))
             await context.abort_with_status(build_status(
-                grpc.StatusCode.INVALID_ARGUMENT, f"routing file refused, nothing changed:\n{error}",
-                "routing_invalid", violations=violations))
+                grpc.StatusCode.INVALID_ARGUMENT, f"{error.source} refused, nothing changed:\n{error}", reason,
+                violations=violations))
         return self._routing_status()
 
     async def GetRouting(self, request, context):
@@ -99,12 +103,14 @@ class AdminService:
             for view in views])
 
     def _routing_status(self) -> admin_pb2.RoutingStatus:
-        table = self._switch.router.table
-        if table is None:
-            return admin_pb2.RoutingStatus()
-        return admin_pb2.RoutingStatus(version=table.version, source=table.config.source,
-                                       rules=len(table.config.rules), bin_ranges=len(table.config.bins),
-                                       loaded_at=render.timestamp(self._switch.routing_loaded_at_us))
+        table, engine = self._switch.router.table, self._switch.risk.engine
+        status = admin_pb2.RoutingStatus(loaded_at=render.timestamp(self._switch.routing_loaded_at_us),
+                                         risk_version=engine.version if engine else "")
+        if table is not None:
+            status.MergeFrom(admin_pb2.RoutingStatus(version=table.version, source=table.config.source,
+                                                     rules=len(table.config.rules),
+                                                     bin_ranges=len(table.config.bins)))
+        return status
 
     async def _authenticate(self, context) -> None:
         presented = dict(context.invocation_metadata() or ()).get("authorization", "")

@@ -16,6 +16,7 @@ from ..keys.ring import KeyRing
 from ..keys.sealing import MasterKey, Sealer
 from ..keys.store import SigningKeyStore
 from ..processing.channel_directory import ChannelBinding, ChannelDirectory
+from ..processing.risk_gate import RiskGate
 from ..processing.resolver import PendingResolver
 from ..processing.service import PaymentService
 from ..routing.router import Router
@@ -56,6 +57,18 @@ def _load_routing_table(config: SwitchConfig):
     return RoutingTable(load_routing(config.routing, known_channels=[c.name for c in config.channels]))
 
 
+def _load_rules(config: SwitchConfig):
+    """The routing table and the risk engine the files describe (None for a file not configured): both
+    built aside, so a reload swaps both or, when either file is refused (a ConfigError naming each
+    problem), neither."""
+    from ..risk.config import load_risk
+    from ..risk.engine import RiskEngine
+
+    table = None if config.routing is None else _load_routing_table(config)
+    engine = None if config.risk is None else RiskEngine(load_risk(config.risk))
+    return table, engine
+
+
 def _default_simulator():
     from ..channels.simulator import ChannelSimulator
 
@@ -78,12 +91,14 @@ class SwitchApp:
                     for c in config.channels}
         self.channels = ChannelDirectory(bindings)
         clock_us = lambda: int(clock() * 1_000_000)  # noqa: E731
-        table = None if config.routing is None else _load_routing_table(config)
+        table, risk_engine = _load_rules(config)
         self.routing_loaded_at_us = clock_us()
         self.router = Router(table, config.default_channels(), self.channels)
         self.master_key = master_key if master_key is not None else MasterKey.from_env()
         self.vault = None if self.master_key is None else CardVault(self.store, self.master_key, clock_us=clock_us)
-        self.service = PaymentService(self.store, self.channels, self.router, vault=self.vault, clock_us=clock_us)
+        self.risk = RiskGate(risk_engine, self.router, None if self.vault is None else self.vault.fingerprint)
+        self.service = PaymentService(self.store, self.channels, self.router, vault=self.vault, risk=self.risk,
+                                      clock_us=clock_us)
         self.resolver = PendingResolver(self.store, self.service, self.channels, config.resolver, clock_us=clock_us)
         self.verifier = signing.Verifier(config.signing_keys(), clock=clock)
         self.key_store = SigningKeyStore(database or config.database)
@@ -130,18 +145,18 @@ class SwitchApp:
                             asyncio.create_task(self.resolver.run())]
         return self.port
 
-    async def reload_routing(self):
-        """Builds the routing file's table aside (off the event loop) and swaps it in whole; a bad file
-        raises RoutingConfigError and the table in use stays. Returns the new table."""
+    async def reload_rules(self) -> None:
+        """Builds the routing table and the risk engine aside (off the event loop) and swaps both in;
+        when either file is refused (a ConfigError naming each problem) both stay as they were."""
         async with self._reloading:
-            table = await asyncio.to_thread(_load_routing_table, self.config)
-            previous = self.router.table
-            self.router.swap(table)
+            table, engine = await asyncio.to_thread(_load_rules, self.config)
+            if table is not None:
+                self.router.swap(table)
+            if engine is not None:
+                self.risk.swap(engine)  # takes over the old engine's windows first
             self.routing_loaded_at_us = self._clock_us()
-        log.info("routing reloaded from %s: version %s (was %s), %d rules, %d BIN ranges", table.config.source,
-                 table.version, previous.version if previous else "none", len(table.config.rules),
-                 len(table.config.bins))
-        return table
+        log.info("rules reloaded: routing %s, risk %s", table.version if table else "none",
+                 engine.version if engine else "none")
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting, lets in-flight calls finish within the grace period, then closes the store."""

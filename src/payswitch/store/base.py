@@ -51,6 +51,9 @@ class PaymentRecord:
     # The routing table version and rule that chose `channel`, kept so a payment can be explained later.
     routing_version: str = ""
     routing_rule: str = ""
+    # The risk file's version that judged the authorization, and the rule that declined it (or "").
+    risk_version: str = ""
+    risk_rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)

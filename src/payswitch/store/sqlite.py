@@ -571,7 +571,7 @@ _PAYMENT_COLUMNS = (
     "captured_minor", "refunded_minor", "channel", "method_kind", "method_card_bin", "method_card_last4",
     "method_exp_month", "method_exp_year", "method_scheme", "method_wallet_provider", "authorization_id",
     "decline_code", "decline_message", "pending_operation_id", "version", "created_at_us", "updated_at_us",
-    "routing_version", "routing_rule", "method_card_token",
+    "routing_version", "routing_rule", "method_card_token", "risk_version", "risk_rule",
 )
 _OPERATION_COLUMNS = (
     "operation_id", "payment_id", "kind", "status", "amount_minor", "currency", "channel_reference",
@@ -611,14 +611,15 @@ def _payment_values(payment: PaymentRecord) -> tuple:
             payment.channel, method.kind, method.card_bin, method.card_last4, method.exp_month, method.exp_year,
             method.scheme, method.wallet_provider, payment.authorization_id, payment.decline_code,
             payment.decline_message, payment.pending_operation_id, payment.version, payment.created_at_us,
-            payment.updated_at_us, payment.routing_version, payment.routing_rule, method.card_token)
+            payment.updated_at_us, payment.routing_version, payment.routing_rule, method.card_token,
+            payment.risk_version, payment.risk_rule)
 
 
 def _payment_from_row(row: tuple) -> PaymentRecord:
     (payment_id, merchant_id, merchant_reference, status, currency, amount_minor, captured_minor, refunded_minor,
      channel, method_kind, card_bin, card_last4, exp_month, exp_year, scheme, wallet_provider, authorization_id,
      decline_code, decline_message, pending_operation_id, version, created_at_us, updated_at_us, routing_version,
-     routing_rule, card_token) = row
+     routing_rule, card_token, risk_version, risk_rule) = row
     return PaymentRecord(
         payment_id=payment_id, merchant_id=merchant_id, merchant_reference=merchant_reference,
         status=PaymentStatus(status), currency=currency, amount_minor=amount_minor,
@@ -628,7 +629,8 @@ def _payment_from_row(row: tuple) -> PaymentRecord:
                              card_token=card_token),
         authorization_id=authorization_id, decline_code=decline_code, decline_message=decline_message,
         pending_operation_id=pending_operation_id, version=version, created_at_us=created_at_us,
-        updated_at_us=updated_at_us, routing_version=routing_version, routing_rule=routing_rule)
+        updated_at_us=updated_at_us, routing_version=routing_version, routing_rule=routing_rule,
+        risk_version=risk_version, risk_rule=risk_rule)
 
 
 def _operation_values(operation: OperationRecord) -> tuple:
