@@ -14,11 +14,13 @@ from live_switch import LiveSwitch, card
 
 from payswitch.client import authorize_request, batch_item, batch_request, capture_request, refund_request
 from payswitch.ledger.verify import verify_ledger
-from payswitch.v1 import switch_pb2
+from payswitch.v1 import admin_pb2, switch_pb2, types_pb2
 
 TOKEN = "operator-token-0123456789"
-SWITCH_METHODS = ("Authorize", "Capture", "Void", "Refund", "GetPayment", "ListPayments", "Batch")
-ADMIN_METHODS = ("ReloadRouting", "GetRouting", "ListChannelHealth", "ListPendingOperations")
+# Every unary method of the contract, read from it, so a new RPC is covered without editing this test.
+SWITCH_METHODS = tuple(m.name for m in switch_pb2.DESCRIPTOR.services_by_name["PaymentSwitch"].methods
+                       if not m.client_streaming)
+ADMIN_METHODS = tuple(m.name for m in admin_pb2.DESCRIPTOR.services_by_name["SwitchAdmin"].methods)
 # What a refusal may be: each is a status the contract documents for bad or unauthorized input.
 REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND,
             grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ALREADY_EXISTS,
@@ -48,6 +50,8 @@ def seeds(payment_id: str) -> dict[str, bytes]:
         "Capture": capture_request(payment_id, 100, "USD", idempotency_key="c").SerializeToString(),
         "Void": switch_pb2.VoidRequest(payment_id=payment_id, idempotency_key="v").SerializeToString(),
         "Refund": refund_request(payment_id, 100, "USD", idempotency_key="r").SerializeToString(),
+        "Tokenize": switch_pb2.TokenizeRequest(card=types_pb2.Card(
+            number=card().number, exp_month=12, exp_year=card().exp_year)).SerializeToString(),
         "GetPayment": switch_pb2.GetPaymentRequest(payment_id=payment_id).SerializeToString(),
         "ListPayments": switch_pb2.ListPaymentsRequest(page_size=5).SerializeToString(),
         "Batch": batch_request([batch_item(authorize), batch_item(capture_request(payment_id, 1, "USD",

@@ -6,7 +6,7 @@ import sys
 
 # Each module defines register(subparsers), which adds its parser and sets `handler`.
 COMMAND_MODULES = ("serve", "channel_sim", "demo", "ledger", "info", "bench", "routes", "channel_check", "admin",
-                   "keys", "vault")
+                   "keys", "vault", "risk")
 
 
 def build_parser() -> argparse.ArgumentParser:
