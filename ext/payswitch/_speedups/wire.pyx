@@ -1100,20 +1100,25 @@ cdef int _check_idempotency_key(dict violations, str key) except -1:
     return 0
 
 
-cdef bint _is_payment_id(str text) except -1:
-    """pay_ and 26 of 0-9 a-z."""
+cdef bint _is_prefixed_id(str text, const char *prefix, unsigned char char_class) except -1:
+    """A four-character prefix ("pay_", "tok_") and 26 characters of `char_class`."""
     cdef const void *data
     cdef Py_ssize_t length, i
     cdef const unsigned char *chars
     if payswitch_text_view(text, &data, &length) != 1 or length != 30:
         return False
     chars = <const unsigned char *>data
-    if memcmp(chars, b"pay_", 4) != 0:
+    if memcmp(chars, prefix, 4) != 0:
         return False
     for i in range(4, 30):
-        if not (_CHAR_CLASS[chars[i]] & _PAYMENT_ID_CHAR):
+        if not (_CHAR_CLASS[chars[i]] & char_class):
             return False
     return True
+
+
+cdef inline bint _is_payment_id(str text) except -1:
+    """pay_ and 26 of 0-9 a-z."""
+    return _is_prefixed_id(text, b"pay_", _PAYMENT_ID_CHAR)
 
 
 cdef int _check_payment_id(dict violations, str payment_id) except -1:
@@ -1185,20 +1190,9 @@ cdef int _check_wallet(dict violations, AuthorizeFields fields) except -1:
     return 0
 
 
-cdef bint _is_card_token(str text) except -1:
+cdef inline bint _is_card_token(str text) except -1:
     """tok_ and 26 of lowercase Crockford base32."""
-    cdef const void *data
-    cdef Py_ssize_t length, i
-    cdef const unsigned char *chars
-    if payswitch_text_view(text, &data, &length) != 1 or length != 30:
-        return False
-    chars = <const unsigned char *>data
-    if memcmp(chars, b"tok_", 4) != 0:
-        return False
-    for i in range(4, 30):
-        if not (_CHAR_CLASS[chars[i]] & _TOKEN_CHAR):
-            return False
-    return True
+    return _is_prefixed_id(text, b"tok_", _TOKEN_CHAR)
 
 
 cdef int _check_card_token(dict violations, AuthorizeFields fields) except -1:
