@@ -230,3 +230,19 @@ def test_tokenize_checks_the_card_as_authorize_does(body, found):
     with pytest.raises(InvalidRequest) as caught:
         validation.tokenize_command("merchant-1", body, YEAR_MONTH)
     assert caught.value.violations == found
+
+
+def test_a_card_number_in_free_text_is_refused_naming_the_field(live):
+    """Free text is stored and shown in clear: a card number there would escape the vault."""
+    client = live.client()
+    for fields, field in (({"merchant_reference": "order 4242 4242 4242 4242"}, "merchant_reference"),
+                          ({"description": "card 5555555555554444 thanks"}, "description")):
+        error = rpc_error(lambda: client.call("Authorize", authorize_request(**fields)))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in error_details(error).field_violations
+    paid = client.authorize(100, "USD", card=card(), merchant_reference="order-1732406400000",
+                            description="invoice 2026-11-24, qty 12").payment
+    captured = client.capture(paid.payment_id).payment
+    error = rpc_error(lambda: client.refund(captured.payment_id, reason="refund to 4242424242424242"))
+    assert "reason" in error_details(error).field_violations
+    assert len(client.list_payments().payments) == 1

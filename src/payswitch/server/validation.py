@@ -11,6 +11,7 @@ import re
 from google.protobuf.message import DecodeError
 
 from ..hotpath import wire
+from ..payments.card_numbers import contains_card_number
 from ..payments.cards import CardDetails, Sensitive, WalletDetails
 from ..payments.commands import (AuthorizeCommand, CaptureCommand, RefundCommand, TokenizeCommand, TokenReference,
                                  VoidCommand)
@@ -51,7 +52,12 @@ class _Violations(dict):
             raise InvalidRequest(dict(self))
 
 
-def _raise_any(violations: dict[str, str]) -> None:
+def _raise_any(violations: dict[str, str], **free_text: str) -> None:
+    """Raises for the wire's violations, and for free text holding a card number: such text would be
+    stored and shown in clear, where only the vault may keep a card number."""
+    for field, text in free_text.items():
+        if field not in violations and text and contains_card_number(text):
+            violations = {**violations, field: "must not contain a card number; send cards only as a card"}
     if violations:
         raise InvalidRequest(violations)
 
@@ -68,7 +74,8 @@ def _card(fields) -> CardDetails:
 
 
 def _authorize(merchant_id: str, fields, year_month: tuple[int, int]) -> AuthorizeCommand:
-    _raise_any(wire.validate_authorize(fields, year_month[0], year_month[1]))
+    _raise_any(wire.validate_authorize(fields, year_month[0], year_month[1]),
+               merchant_reference=fields.merchant_reference, description=fields.description)
     card = wallet = card_token = None
     method = fields.method
     if method == "card":
@@ -92,7 +99,7 @@ def _void(merchant_id: str, fields) -> VoidCommand:
 
 
 def _refund(merchant_id: str, fields) -> RefundCommand:
-    _raise_any(wire.validate_refund(fields))
+    _raise_any(wire.validate_refund(fields), reason=fields.reason)
     return RefundCommand(merchant_id, fields.idempotency_key, fields.payment_id, _amount(fields), fields.reason)
 
 
