@@ -60,6 +60,18 @@ def test_a_card_gets_one_token_per_merchant_and_pays_by_it(live):
     assert (declined.status, declined.decline_code) == (types_pb2.DECLINED, "do_not_honor")
 
 
+def test_a_reissued_card_keeps_its_token_and_takes_the_new_expiry(live):
+    alpha = live.client("m_alpha")
+    year = card().exp_year
+    first = tokenize(alpha, APPROVE, exp_month=11, exp_year=year)
+    reissued = tokenize(alpha, APPROVE, exp_month=3, exp_year=year + 2)
+    assert reissued.token == first.token
+    assert (reissued.card.exp_month, reissued.card.exp_year) == (3, year + 2)
+    opened = live.call(live.app.vault.reveal("m_alpha", [first.token]))[first.token]
+    assert (opened.exp_month, opened.exp_year) == (3, year + 2)
+    assert pay_with_token(alpha, first.token, "after-reissue").method.card.exp_year == year + 2
+
+
 @pytest.mark.parametrize("whose", ["unknown", "another merchant's"])
 def test_a_token_the_merchant_does_not_own_is_not_found_and_changes_nothing(live, whose):
     alpha = live.client("m_alpha")

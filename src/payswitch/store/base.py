@@ -240,6 +240,10 @@ class PaymentStore(abc.ABC):
         """The merchant's token for the card with this fingerprint, if it has one."""
 
     @abc.abstractmethod
+    async def update_vault_expiry(self, entry_id: str, exp_month: int, exp_year: int) -> None:
+        """A reissued card keeps its number and token but gets a new expiry."""
+
+    @abc.abstractmethod
     async def vault_keys(self) -> list[VaultKeyRecord]: ...
 
     @abc.abstractmethod

@@ -151,6 +151,9 @@ class SqliteStore(PaymentStore):
     async def find_vault_token(self, merchant_id: str, fingerprint: bytes) -> VaultEntry | None:
         return await self._read(sqlite_vault.select_token, merchant_id, fingerprint)
 
+    async def update_vault_expiry(self, entry_id: str, exp_month: int, exp_year: int) -> None:
+        await self._write(sqlite_vault.update_expiry, entry_id, exp_month, exp_year)
+
     async def vault_keys(self) -> list[VaultKeyRecord]:
         return await self._read(sqlite_vault.select_keys)
 

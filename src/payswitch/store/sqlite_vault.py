@@ -47,6 +47,11 @@ def select_token(connection: sqlite3.Connection, merchant_id: str, fingerprint: 
     return None if row is None else _entry(row)
 
 
+def update_expiry(connection: sqlite3.Connection, entry_id: str, exp_month: int, exp_year: int) -> None:
+    connection.execute("UPDATE vault_cards SET exp_month = ?, exp_year = ? WHERE entry_id = ?",
+                       (exp_month, exp_year, entry_id))
+
+
 def select_keys(connection: sqlite3.Connection) -> list[VaultKeyRecord]:
     rows = connection.execute("SELECT key_id, purpose, status, sealed_key, created_at_us FROM vault_keys "
                               "ORDER BY created_at_us, key_id")

@@ -11,6 +11,7 @@ Rotation (`rotate`) makes a new primary data key, re-seals every entry under it 
 switch serves (entries under the old key still open meanwhile), then deletes the old key material.
 """
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -96,10 +97,14 @@ class CardVault:
             scheme=card.scheme, created_at_us=self._clock_us())
 
     async def tokenize(self, merchant_id: str, card: CardDetails) -> VaultEntry:
-        """The merchant's token for the card: the existing one for a number seen before, else a new one."""
+        """The merchant's token for the card: the existing one for a number seen before (taking the
+        expiry given now, as a reissued card keeps its number), else a new one."""
         fingerprint = self.fingerprint(card.number.reveal())
         existing = await self._store.find_vault_token(merchant_id, fingerprint)
         if existing is not None:
+            if (existing.exp_month, existing.exp_year) != (card.exp_month, card.exp_year):
+                await self._store.update_vault_expiry(existing.entry_id, card.exp_month, card.exp_year)
+                existing = dataclasses.replace(existing, exp_month=card.exp_month, exp_year=card.exp_year)
             return existing
         entry = self.seal(self._new_token(), merchant_id, card)
         try:
