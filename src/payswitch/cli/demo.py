@@ -1,5 +1,6 @@
 """`payswitch demo`: a switch, a simulator channel and a SQLite store in one process, and a few hundred
-signed payments through every lifecycle path, checked and summarized.
+signed payments through every lifecycle path, checked and summarized: routing with a failover from a
+channel that is down, the card vault and token payments, and a risk rule declining before any channel.
 
 Exits 0 only when every path ended as expected and the ledger verifies.
 """
@@ -158,6 +159,29 @@ class DemoRun:
     async def bad_currency(self, i):
         return await _rpc_code(self._authorize(self._client(i), "visa", 1_000, "XYZ"))
 
+    async def failover(self, i):
+        """m_demo_games' large EUR payments are routed to a channel that is down first."""
+        payment = (await self._authorize(self.clients[1], "visa", 60_000 + i, "EUR")).payment
+        if payment.routing_rule != "games-big-eur":
+            return f"routed by {payment.routing_rule}"
+        return f"{_status_name(payment)} on {payment.channel}"
+
+    async def token_payment(self, i):
+        from ..v1 import switch_pb2
+
+        client = self._client(i)
+        card = _card(TEST_CARDS["mastercard"], self.year)
+        card.ClearField("cvv")  # the vault never keeps a CVV: it comes with each payment
+        token = (await client.tokenize(card)).token
+        payment = (await client.authorize(900 + i, "USD", card_token=switch_pb2.CardToken(token=token, cvv="123"),
+                                          merchant_reference=self._next_reference())).payment
+        captured = (await client.capture(payment.payment_id)).payment
+        return f"{_status_name(captured)} by token" if captured.method.card.token == token else "no token"
+
+    async def risk_limit(self, i):
+        payment = (await self._authorize(self.clients[0], "visa", 2_000_000 + i)).payment
+        return f"{_status_name(payment)} {payment.decline_code}"
+
     async def all_paths(self) -> None:
         rounds = self.rounds
         await self._path("authorize, capture, refund in full", "REFUNDED", self.full_refund)
@@ -175,6 +199,11 @@ class DemoRun:
         await self._path("refund over the captured amount", "OUT_OF_RANGE", self.over_refund, max(rounds // 5, 1))
         await self._path("capture after void", "FAILED_PRECONDITION", self.capture_after_void, max(rounds // 5, 1))
         await self._path("unknown currency", "INVALID_ARGUMENT", self.bad_currency, max(rounds // 5, 1))
+        await self._path("routed to a channel that is down: failover", "AUTHORIZED on simulator",
+                         self.failover, max(rounds // 5, 1))
+        await self._path("card kept in the vault, paid by token", "CAPTURED by token", self.token_payment)
+        await self._path("over the merchant's risk limit", "DECLINED risk_amount_limit", self.risk_limit,
+                         max(rounds // 5, 1))
 
 
 def _print_table(results: list[PathResult]) -> None:
@@ -186,11 +215,48 @@ def _print_table(results: list[PathResult]) -> None:
         print(f"{r.name:<{width}}  {r.count:>4}  {r.expected:<28}  {'ok' if r.ok else 'UNEXPECTED: ' + got}")
 
 
-async def _demo(args, database: str) -> int:
+ROUTES = """
+version = "demo-routes-1"
+
+[[rules]]
+name = "games-big-eur"            # tries a channel that is down first: the switch fails over
+merchants = ["m_demo_games"]
+currencies = ["EUR"]
+min_amount_minor = 50000
+channels = ["down", "simulator"]
+
+[[rules]]
+name = "everything-else"
+channels = ["simulator"]
+"""
+
+RISK = """
+version = "demo-risk-1"
+
+[[limits]]
+name = "books-usd"
+merchant = "m_demo_books"
+currency = "USD"
+max_amount_minor = 1000000
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _demo(args, database: str, folder: str) -> int:
     from ..channels.simulator import ChannelSimulator
     from ..channels.simulator_service import start_simulator_server
     from ..client import SwitchClient
+    from pathlib import Path
+
     from ..config import ChannelConfig, MerchantConfig, SigningKey, SwitchConfig
+    from ..keys.sealing import MasterKey
     from ..ledger.verify import verify_ledger
     from ..server.app import SwitchApp
 
@@ -202,9 +268,14 @@ async def _demo(args, database: str) -> int:
         # The demo sends error and timeout cards on purpose, many at once: with the default breaker
         # they would open the circuit and turn the other paths into channel_circuit_open.
         channels=(ChannelConfig("simulator", f"127.0.0.1:{simulator_port}", timeout_ms=500,
-                                breaker_failures=10_000),),
-        merchants=tuple(MerchantConfig(m, "simulator", (SigningKey("k1", s),)) for m, s in secrets_by_merchant.items()))
-    app = SwitchApp(config)
+                                breaker_failures=10_000),
+                  ChannelConfig("down", f"127.0.0.1:{_closed_port()}", timeout_ms=500)),
+        merchants=tuple(MerchantConfig(m, "simulator", (SigningKey("k1", s),)) for m, s in secrets_by_merchant.items()),
+        routing=Path(folder) / "routes.toml", risk=Path(folder) / "risk.toml")
+    config.routing.write_text(ROUTES)
+    config.risk.write_text(RISK)
+    # A master key for this run only: the vault's card numbers die with it, as a demo's should.
+    app = SwitchApp(config, master_key=MasterKey.generate("demo"))
     port = await app.start()
     print(f"switch on 127.0.0.1:{port}, simulator channel on 127.0.0.1:{simulator_port}, store {database}")
     clients = [SwitchClient(f"127.0.0.1:{port}", m, "k1", s) for m, s in secrets_by_merchant.items()]
@@ -238,7 +309,5 @@ def run(args) -> int:
     if args.rounds < 1:
         print("payswitch demo: --rounds must be at least 1", file=sys.stderr)
         return 2
-    if args.db:
-        return runtime.run(_demo(args, args.db))
     with tempfile.TemporaryDirectory(prefix="payswitch-demo-") as folder:
-        return runtime.run(_demo(args, os.path.join(folder, "demo.db")))
+        return runtime.run(_demo(args, args.db or os.path.join(folder, "demo.db"), folder))
