@@ -1,6 +1,7 @@
 """`payswitch serve` with a routing file: SIGHUP reloads it, and a switch killed mid-call resolves the
 payment it left PENDING through Inquire after the restart."""
 
+import itertools
 import secrets
 import signal
 import threading
@@ -15,6 +16,7 @@ from payswitch.client import SyncSwitchClient
 
 pytestmark = pytest.mark.slow
 
+_ORDERS = itertools.count()
 ROUTES = 'version = "{version}"\n[[rules]]\nname = "only"\nchannels = ["{channel}"]\n'
 
 
@@ -34,7 +36,7 @@ def write_config(folder, secret: bytes, channels: dict[str, str], routing: str |
 
 
 def channel_of_next_payment(client) -> tuple[str, str]:
-    payment = client.authorize(100, "USD", card=card(), merchant_reference=f"o-{time.monotonic_ns()}").payment
+    payment = client.authorize(100, "USD", card=card(), merchant_reference=f"o-{next(_ORDERS)}").payment
     return payment.routing_version, payment.channel
 
 

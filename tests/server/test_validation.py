@@ -12,6 +12,7 @@ from payswitch.client import error_details
 from payswitch.hotpath import wire
 from payswitch.payments.cards import CardDetails, Sensitive
 from payswitch.payments.commands import AuthorizeCommand, TokenizeCommand, TokenReference
+from payswitch.payments.card_numbers import contains_card_number
 from payswitch.payments.errors import InvalidRequest
 from payswitch.server import validation
 from payswitch.v1 import switch_pb2, types_pb2
@@ -230,6 +231,19 @@ def test_tokenize_checks_the_card_as_authorize_does(body, found):
     with pytest.raises(InvalidRequest) as caught:
         validation.tokenize_command("merchant-1", body, YEAR_MONTH)
     assert caught.value.violations == found
+
+
+@pytest.mark.parametrize("text, holds_card", [
+    ("order 4242 4242 4242 4242", True), ("card 5555555555554444 thanks", True), ("amex 378282246310005", True),
+    ("4242-4242-4242-4242", True), ("diners 36227206271667", True), ("uatp 135410014004955", True),
+    ("order 4242424242424241", False),  # fails Luhn: masked in logs, but a caller's id
+    ("o-1732406400123453", False), ("o-7732406400123450", False),  # Luhn-valid; no brand issues these
+    ("o-42424242424242426", False),  # a Visa prefix at a length Visa does not issue
+    ("ref 424242424242424242424242", False),  # a longer number is not a card as written
+    ("invoice 2026-11-24, qty 12", False), ("", False),
+])
+def test_only_a_number_a_brand_could_have_issued_is_refused_in_free_text(text, holds_card):
+    assert contains_card_number(text) is holds_card
 
 
 def test_a_card_number_in_free_text_is_refused_naming_the_field(live):
