@@ -197,12 +197,12 @@ def test_a_restarted_ring_finds_the_keys_and_their_windows(database, signing):
 def test_the_timer_fires_at_the_boundary_without_anyone_calling_refresh(database, signing):
     async def scenario():
         async with key_ring(database, signing, time.time) as (ring, verifier):
-            now_us = ring.now_us()
-            _, ending = await ring.create_key("m_acme", "ending", valid_until_us=now_us + 200_000)
-            _, starting = await ring.create_key("m_acme", "starting", valid_from_us=now_us + 200_000)
+            boundary_us = ring.now_us() + 1_000_000  # room for two commits on a slow, shared disk
+            _, ending = await ring.create_key("m_acme", "ending", valid_until_us=boundary_us)
+            _, starting = await ring.create_key("m_acme", "starting", valid_from_us=boundary_us)
             assert verdict(verifier, "m_acme", "ending", ending, time.time) == "ok"
             assert verdict(verifier, "m_acme", "starting", starting, time.time) == "unknown_key"
-            await asyncio.sleep(0.35)
+            await asyncio.sleep((boundary_us - ring.now_us()) / 1e6 + 0.3)
             assert verdict(verifier, "m_acme", "ending", ending, time.time) == "unknown_key"
             assert verdict(verifier, "m_acme", "starting", starting, time.time) == "ok"
 
@@ -248,8 +248,10 @@ def test_another_process_sees_creations_and_revocations_on_resync(database, sign
         async with key_ring(database, signing, clock) as (writer, _), \
                 key_ring(database, signing, clock, resync_seconds=0.05) as (reader, verifier):
             _, secret = await writer.create_key("m_acme", "k2")
-            await asyncio.sleep(0.3)
-            assert verdict(verifier, "m_acme", "k2", secret, clock) == "ok"
+            deadline = time.monotonic() + 5
+            while verdict(verifier, "m_acme", "k2", secret, clock) != "ok":  # a resync every 0.05 s
+                assert time.monotonic() < deadline, "the reader never resynchronised"
+                await asyncio.sleep(0.02)
 
     asyncio.run(scenario())
 
