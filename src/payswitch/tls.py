@@ -1,17 +1,17 @@
 """TLS and mutual TLS for the switch's listener and its channel connections, and the binding of client
 certificate identities to the merchants (and the admin service) they may act for. See docs/tls.md.
 
-Certificate files are read and checked once, when the configuration is loaded: a missing file, a file
-that is not PEM, an encrypted key or a key that does not belong to its certificate is a TlsConfigError
-naming the configuration field and the path. The checks use the standard library's `ssl` (OpenSSL),
+Certificate files are read and checked when the configuration is loaded (the listener's again on each
+reload, see ListenerCertificates): a missing file, a file that is not PEM, an encrypted key or a key
+that does not belong to its certificate is a TlsConfigError naming the configuration field and the path. The checks use the standard library's `ssl` (OpenSSL),
 so they add no dependency; grpc itself serves with its bundled BoringSSL.
 
 What grpc 1.85 does, measured (tests/tls/test_tls.py pins each point):
-- Servers and channels made from `grpc.ssl_*_credentials` negotiate TLS 1.2 or 1.3 only; TLS 1.0 and
-  1.1 are refused (UNSUPPORTED_PROTOCOL), and TLS 1.2 offers only ECDHE key exchange with AES-GCM.
-  The environment variable GRPC_SSL_CIPHER_SUITES replaces that list; making credentials logs a
-  warning when it is set.
-- `ssl_server_credentials(..., require_client_auth=False)` does not ask the client for a certificate
+- Servers made from `grpc.dynamic_ssl_server_credentials` and channels from
+  `grpc.ssl_channel_credentials` negotiate TLS 1.2 or 1.3 only; TLS 1.0 and 1.1 are refused
+  (UNSUPPORTED_PROTOCOL), and TLS 1.2 offers only ECDHE key exchange with AES-GCM. The environment
+  variable GRPC_SSL_CIPHER_SUITES replaces that list; making credentials logs a warning when it is set.
+- A server that does not require client authentication does not ask the client for a certificate
   at all, so an identity is only ever seen on a listener that requires and verifies one.
 - The server's `context.peer_identities()` is the client certificate's subjectAltName entries (URI,
   DNS, email, IP) when it has any, and its subject CN only when it has none (RFC 6125's rule);
@@ -20,17 +20,20 @@ What grpc 1.85 does, measured (tests/tls/test_tls.py pins each point):
   costs ten times as much per call (about 3 us against 0.3 us), so the edge reads only the former.
 """
 
+import datetime
 import ipaddress
 import logging
 import os
 import re
 import ssl
-from collections.abc import Collection, Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import grpc
+from cryptography import x509
 
 from .server.errors import build_status
 
@@ -43,6 +46,7 @@ ADMIN_NOT_PERMITTED = "admin_not_permitted"
 CHANNEL_TLS_KEYS = frozenset({"tls_ca", "tls_cert", "tls_key", "tls_server_name"})
 SERVER_TLS_KEYS = frozenset({"cert", "key", "client_ca", "require_client_cert", "clients"})
 CLIENT_BINDING_KEYS = frozenset({"identity", "merchants", "admin"})
+EXPIRY_WARNING_DAYS = 14
 
 _CERTIFICATE_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PRIVATE_KEY_BEGIN = re.compile(rb"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
@@ -386,25 +390,111 @@ def parse_channel_tls(table: dict, base_directory: Path = Path("."), *, where: s
 # --- grpc credentials --------------------------------------------------------------------------------
 
 
-def server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
-    """grpc credentials for the listener; with a client CA, every connection must present a client
-    certificate that chains to it (and is within its validity period), or its handshake fails."""
-    _warn_if_cipher_suites_replaced()
-    return grpc.ssl_server_credentials([(tls.private_key_pem, tls.cert_chain_pem)],
-                                       root_certificates=tls.client_ca_pem,
-                                       require_client_auth=tls.require_client_cert)
+class ListenerCertificates:
+    """The listener's certificate, key and client CA, renewable while the switch serves.
+
+    grpc asks `_next_configuration` before each new connection's handshake, so after `reload` new
+    connections get the renewed certificate while open ones keep theirs. A reload reads and checks the
+    same paths as at start (the identity binding stays: it is configuration, changed by a restart) and
+    never replaces a working certificate by one that does not load, does not match its key, or is
+    outside its validity period.
+    """
+
+    def __init__(self, tls: ServerTls, clock: Callable[[], float] = time.time):
+        self._tls = tls
+        self._clock = clock
+        self._pending: grpc.ServerCertificateConfiguration | None = None
+
+    @property
+    def tls(self) -> ServerTls:
+        return self._tls
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """With a client CA, every connection must present a client certificate that chains to it
+        (and is within its validity period), or its handshake fails."""
+        _warn_if_cipher_suites_replaced()
+        _announce("serving", CertificateSummary.of(self._tls.cert_chain_pem), self._clock())
+        return grpc.dynamic_ssl_server_credentials(_configuration(self._tls), self._next_configuration,
+                                                   require_client_authentication=self._tls.require_client_cert)
+
+    def reload(self) -> "CertificateSummary":
+        """Reads the files again (blocking: call it off the event loop); raises TlsConfigError and
+        changes nothing when they cannot serve."""
+        current = self._tls
+        renewed = ServerTls.load(current.cert_chain, current.private_key, current.client_ca,
+                                 binding=current.binding, where="switch.tls")
+        summary = CertificateSummary.of(renewed.cert_chain_pem)
+        now = self._clock()
+        if not summary.not_before <= now <= summary.not_after:
+            state = "expired" if now > summary.not_after else "not yet valid"
+            raise TlsConfigError("switch.tls.cert", f"{renewed.cert_chain}: is {state} (valid "
+                                                    f"{summary.validity}); the certificate in use stays")
+        self._tls = renewed
+        self._pending = _configuration(renewed)
+        _announce("reloaded", summary, now)
+        return summary
+
+    def _next_configuration(self) -> grpc.ServerCertificateConfiguration | None:
+        """Called by grpc on its own thread before each handshake: the renewed configuration once, then
+        None (keep it). Taking it twice from two threads only hands grpc the same thing twice."""
+        pending, self._pending = self._pending, None
+        return pending
 
 
-def add_listener(server, address: str, tls: ServerTls | None) -> int:
-    """Binds `address` on a grpc (or grpc.aio) server, with TLS when `tls` is given; returns the port
-    (0 when it could not bind). Plaintext on an address other than loopback is logged as a warning:
-    card data would cross the network in the clear."""
-    if tls is None:
+def _announce(what: str, summary: "CertificateSummary", now: float) -> None:
+    """Logs the served certificate's expiry, as a warning once it is near: an expired certificate
+    makes every client's handshake fail."""
+    days = summary.days_left(now)
+    if days < EXPIRY_WARNING_DAYS:
+        log.warning("listener certificate %s (serial %x) expires in %.1f days (%s): renew the files and send "
+                    "SIGHUP", summary.subject, summary.serial, days, _utc(summary.not_after))
+    else:
+        log.info("%s listener certificate %s (serial %x), valid %s", what, summary.subject, summary.serial,
+                 summary.validity)
+
+
+def _configuration(tls: ServerTls) -> grpc.ServerCertificateConfiguration:
+    return grpc.ssl_server_certificate_configuration([(tls.private_key_pem, tls.cert_chain_pem)],
+                                                     root_certificates=tls.client_ca_pem)
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    """What an operator needs to know of a served certificate: who it names, and until when."""
+
+    subject: str
+    serial: int
+    not_before: float  # Unix seconds
+    not_after: float
+
+    @classmethod
+    def of(cls, chain_pem: bytes) -> "CertificateSummary":
+        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+        return cls(leaf.subject.rfc4514_string(), leaf.serial_number, leaf.not_valid_before_utc.timestamp(),
+                   leaf.not_valid_after_utc.timestamp())
+
+    @property
+    def validity(self) -> str:
+        return f"{_utc(self.not_before)} to {_utc(self.not_after)}"
+
+    def days_left(self, now: float) -> float:
+        return (self.not_after - now) / 86_400
+
+
+def _utc(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def add_listener(server, address: str, certificates: ListenerCertificates | None) -> int:
+    """Binds `address` on a grpc (or grpc.aio) server, with TLS when `certificates` are given; returns
+    the port (0 when it could not bind). Plaintext on an address other than loopback is logged as a
+    warning: card data would cross the network in the clear."""
+    if certificates is None:
         if not _is_loopback(address):
             log.warning("listening on %s without TLS: requests, card data included, cross the network in "
                         "plaintext (PCI DSS 4.2.1 requires strong cryptography); configure [switch.tls]", address)
         return server.add_insecure_port(address)
-    return server.add_secure_port(address, server_credentials(tls))
+    return server.add_secure_port(address, certificates.credentials())
 
 
 def channel_credentials(tls: ClientTls) -> grpc.ChannelCredentials:

@@ -63,7 +63,7 @@ class CertificateAuthority:
         self.certificate = (
             x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(self._key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - ONE_DAY).not_valid_after(now + 30 * ONE_DAY)
+            .not_valid_before(now - ONE_DAY).not_valid_after(now + 365 * ONE_DAY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                          content_commitment=False, key_encipherment=False, data_encipherment=False,
@@ -90,7 +90,7 @@ class CertificateAuthority:
             x509.CertificateBuilder().subject_name(subject).issuer_name(self.certificate.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(not_valid_before or now - ONE_DAY)
-            .not_valid_after(not_valid_after or now + 7 * ONE_DAY)
+            .not_valid_after(not_valid_after or now + 60 * ONE_DAY)  # past the switch's expiry warning
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),

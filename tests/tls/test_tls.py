@@ -132,7 +132,7 @@ class EdgeProbe:
 async def serving(server_side: tls.ServerTls | None, binding: tls.IdentityBinding | None = None):
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((EdgeProbe(binding).handler(),))
-    port = tls.add_listener(server, "127.0.0.1:0", server_side)
+    port = tls.add_listener(server, "127.0.0.1:0", server_side and tls.ListenerCertificates(server_side))
     assert port
     await server.start()
     try:
@@ -387,7 +387,7 @@ async def _authorize_through_simulator(pki, switch_side: tls.ClientTls, *, bank_
     bank_side = tls.ServerTls.load(pki.bank.cert, pki.bank.key, pki.ca.cert if bank_requires_client_cert else None)
     server = grpc.aio.server()
     channel_pb2_grpc.add_PaymentChannelServicer_to_server(SimulatorServicer(simulator), server)
-    port = tls.add_listener(server, "127.0.0.1:0", bank_side)
+    port = tls.add_listener(server, "127.0.0.1:0", tls.ListenerCertificates(bank_side))
     await server.start()
     try:
         async with tls.aio_channel(f"127.0.0.1:{port}", switch_side) as channel:
@@ -624,7 +624,7 @@ def test_plaintext_off_loopback_is_warned_about(address, warned, caplog):
 
 def test_replaced_cipher_suites_are_warned_about(pki, monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="payswitch.tls")
-    tls.server_credentials(server_tls(pki))
+    tls.ListenerCertificates(server_tls(pki)).credentials()
     assert "GRPC_SSL_CIPHER_SUITES" not in caplog.text
     monkeypatch.setenv("GRPC_SSL_CIPHER_SUITES", "HIGH")
     tls.channel_credentials(client_tls(pki))

@@ -1,5 +1,6 @@
 """`payswitch serve`: run the switch until SIGINT/SIGTERM, then drain in-flight calls; SIGHUP reloads
-the routing file (a bad file is logged and changes nothing)."""
+the routing and risk files and the listener's certificate files (each one refused is logged and changes
+nothing)."""
 
 import asyncio
 import logging
@@ -45,7 +46,7 @@ async def _serve(config, args) -> int:
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    if config.routing is not None or config.risk is not None:
+    if config.routing is not None or config.risk is not None or config.tls is not None:
         loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
     with runtime.stop_on_signals(stop):
         try:
@@ -63,12 +64,20 @@ async def _serve(config, args) -> int:
 
 
 async def _reload(app) -> None:
+    from ..tls import TlsConfigError
     from ..toml_lines import ConfigError
 
-    try:
-        await app.reload_rules()
-    except ConfigError as error:
-        logging.getLogger("payswitch.routing").error("routing reload refused, the rules in use stay:\n%s", error)
+    if app.config.routing is not None or app.config.risk is not None:
+        try:
+            await app.reload_rules()
+        except ConfigError as error:
+            logging.getLogger("payswitch.routing").error("routing reload refused, the rules in use stay:\n%s", error)
+    if app.certificates is not None:
+        try:
+            await app.reload_certificates()
+        except TlsConfigError as error:
+            logging.getLogger("payswitch.tls").error("certificate reload refused, the certificate in use stays: %s",
+                                                     error)
 
 
 def run(args) -> int:

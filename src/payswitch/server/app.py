@@ -21,7 +21,7 @@ from ..processing.resolver import PendingResolver
 from ..processing.service import PaymentService
 from ..routing.router import Router
 from ..store.sqlite import SqliteStore
-from ..tls import add_listener
+from ..tls import ListenerCertificates, add_listener
 from ..vault.card_vault import CardVault
 from .edge import SwitchEdge
 
@@ -110,6 +110,7 @@ class SwitchApp:
         self._server: grpc.aio.Server | None = None
         self._background: list[asyncio.Task] = []
         self._reloading = asyncio.Lock()
+        self.certificates = None if config.tls is None else ListenerCertificates(config.tls)
         self.port: int | None = None
 
     async def start(self) -> int:
@@ -136,7 +137,7 @@ class SwitchApp:
 
             admin = AdminService(self.config.admin.token_sha256, self, binding)
             self._server.add_generic_rpc_handlers((admin.handler(),))
-        self.port = add_listener(self._server, self.listen, self.config.tls)
+        self.port = add_listener(self._server, self.listen, self.certificates)
         if not self.port:
             await self._close_stores()
             raise OSError(f"cannot listen on {self.listen}")
@@ -157,6 +158,11 @@ class SwitchApp:
             self.routing_loaded_at_us = self._clock_us()
         log.info("rules reloaded: routing %s, risk %s", table.version if table else "none",
                  engine.version if engine else "none")
+
+    async def reload_certificates(self):
+        """Re-reads the listener's certificate files off the event loop; new connections get them. A
+        TlsConfigError (the file named) leaves the certificate in use."""
+        return await asyncio.to_thread(self.certificates.reload)
 
     async def stop(self, grace: float | None = None) -> None:
         """Stops accepting, lets in-flight calls finish within the grace period, then closes the store."""
