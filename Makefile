@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard protos/payswitch/v1/*.proto ext/payswitch/_speedups/*.pyx ext/payswitch/_speedups/*.pxd)
 
-.PHONY: demo test test-compiled test-pure bench clean
+.PHONY: demo test test-compiled test-pure fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,15 @@ demo: $(INSTALLED)
 # The whole suite twice: with the compiled hot path (a missing build fails a test) and with the twins.
 test: test-compiled test-pure
 
+# Property tests draw the same examples every run here; `make fuzz` draws new ones.
 test-compiled: $(INSTALLED)
-	$(BIN)/python -m pytest -q
+	PAYSWITCH_HYPOTHESIS=repeatable $(BIN)/python -m pytest -q
 
 test-pure: $(INSTALLED)
-	PAYSWITCH_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q
+	PAYSWITCH_HYPOTHESIS=repeatable PAYSWITCH_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q
+
+fuzz: $(INSTALLED)
+	PAYSWITCH_HYPOTHESIS=explore $(BIN)/python -m pytest -q $$(grep -rl '@given' tests)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m pytest benchmarks/micro --benchmark-group-by=group -q
