@@ -54,6 +54,7 @@ async def _serve(config, args) -> int:
         except (SigningKeyError, SealingError) as error:
             print(f"payswitch serve: stored signing keys cannot be used: {error}", file=sys.stderr)
             return 2
+        runtime.tune_garbage_collection_for_serving()
         host = (args.listen or config.listen).rsplit(":", 1)[0]
         print(f"payswitch listening on {host}:{port}", flush=True)
         await stop.wait()
