@@ -32,9 +32,9 @@ from pathlib import Path
 
 from ..hotpath.risk_rules import (ANY_MERCHANT, DEFAULT_MAX_TRACKED_CARDS, DEFAULT_MAX_TRACKED_MERCHANTS, MAX_COUNT,
                                   MAX_TRACKED_KEYS, MAX_WINDOW_SECONDS)
-from ..payments.money import CURRENCY_EXPONENTS
-from ..toml_lines import (ConfigError, Problem, SourceLines, TableChecker, array_of_tables, decode, finish, kind,
-                          read_text)
+from ..toml_lines import (COUNTRY_WANTED, CURRENCY_WANTED, NAME_WANTED, VERSION_WANTED, ConfigError, Problem,
+                          SourceLines, TableChecker, array_of_tables, decode, finish, is_bin, is_country, is_currency,
+                          is_name, is_version, kind, read_text)
 
 __all__ = ["CARD_KEY_BYTES", "RESERVED_RULE_NAMES", "Blocklist", "Limit", "RiskConfig", "RiskConfigError",
            "VelocityRule", "load_risk", "parse_risk"]
@@ -45,10 +45,6 @@ CARD_KEY_BYTES = 32
 RESERVED_RULE_NAMES = ("blocklist.bins", "blocklist.cards", "blocklist.countries", "duplicates")
 _MONEY_MAX = (1 << 63) - 1
 
-_VERSION = re.compile(r"[A-Za-z0-9_\-.:]{1,64}\Z")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
-_COUNTRY = re.compile(r"[A-Z]{2}\Z")
-_BIN = re.compile(r"[0-9]{6,11}\Z")
 _CARD_KEY = re.compile(rf"[0-9a-fA-F]{{{2 * CARD_KEY_BYTES}}}\Z")
 
 _TOP_KEYS = ("version", "limits", "velocity", "blocklist", "duplicates", "memory")
@@ -106,16 +102,8 @@ class RiskConfig:
     source: str
 
 
-def _currency(code: str) -> bool:
-    return code in CURRENCY_EXPONENTS
-
-
-_CURRENCY_WANTED = "an ISO 4217 currency code the switch knows (uppercase)"
-_NAME_WANTED = "1 to 64 of A-Z a-z 0-9 _ - ."
-
-
 def _rule_name(check: TableChecker, table: dict, required: bool) -> str | None:
-    name = check.string(table, "name", _IDENTIFIER.match, _NAME_WANTED, required=required)
+    name = check.string(table, "name", is_name, NAME_WANTED, required=required)
     if name in RESERVED_RULE_NAMES:
         check.fail("name", f"{name!r} is reserved: declines by the blocklist and duplicates carry it")
         return None
@@ -125,9 +113,9 @@ def _rule_name(check: TableChecker, table: dict, required: bool) -> str | None:
 def _read_limit(check: TableChecker, table: dict, index: int) -> Limit | None:
     check.unknown_keys(table, _LIMIT_KEYS)
     name = _rule_name(check, table, required=False)
-    merchant = check.string(table, "merchant", lambda text: text == ANY_MERCHANT or _IDENTIFIER.match(text),
-                            f'a merchant id ({_NAME_WANTED}) or "*"', required=True)
-    currency = check.string(table, "currency", _currency, _CURRENCY_WANTED, required=True)
+    merchant = check.string(table, "merchant", lambda text: text == ANY_MERCHANT or is_name(text),
+                            f'a merchant id ({NAME_WANTED}) or "*"', required=True)
+    currency = check.string(table, "currency", is_currency, CURRENCY_WANTED, required=True)
     max_amount = check.integer(table, "max_amount_minor", 1, _MONEY_MAX, unit=_MINOR_UNITS)
     max_daily = check.integer(table, "max_daily_minor", 1, _MONEY_MAX, unit=_MINOR_UNITS)
     if "max_amount_minor" not in table and "max_daily_minor" not in table:
@@ -144,7 +132,7 @@ def _read_velocity(check: TableChecker, table: dict) -> VelocityRule | None:
     window = check.integer(table, "window_seconds", 1, MAX_WINDOW_SECONDS, required=True)
     max_count = check.integer(table, "max_count", 1, MAX_COUNT, required=True)
     max_amount = check.integer(table, "max_amount_minor", 1, _MONEY_MAX, unit=_MINOR_UNITS)
-    currency = check.string(table, "currency", _currency, _CURRENCY_WANTED)
+    currency = check.string(table, "currency", is_currency, CURRENCY_WANTED)
     if "max_amount_minor" in table and "currency" not in table:
         check.fail("max_amount_minor", "a sum of amounts needs a currency: add currency = \"...\"")
     if not check.ok:
@@ -171,12 +159,11 @@ def _string_items(check: TableChecker, table: dict, key: str, valid, wanted: str
 
 def _read_blocklist(check: TableChecker, table: dict) -> Blocklist:
     check.unknown_keys(table, _BLOCKLIST_KEYS)
-    bins = _string_items(check, table, "bins", _BIN.match, "a BIN prefix of 6 to 11 digits")
+    bins = _string_items(check, table, "bins", is_bin, "a BIN prefix of 6 to 11 digits")
     cards = _string_items(check, table, "cards", _CARD_KEY.match,
                           f"a card key: {2 * CARD_KEY_BYTES} hex digits (HMAC-SHA256 of a card number or wallet token, "
                           "never the number itself)")
-    countries = _string_items(check, table, "countries", _COUNTRY.match,
-                              "an ISO 3166-1 alpha-2 country code (two uppercase letters)")
+    countries = _string_items(check, table, "countries", is_country, COUNTRY_WANTED)
     return Blocklist(tuple(dict.fromkeys(bins)), tuple(dict.fromkeys(bytes.fromhex(card) for card in cards)),
                      tuple(dict.fromkeys(countries)))
 
@@ -199,7 +186,7 @@ def parse_risk(text: str, source: str = "<risk>") -> RiskConfig:
     problems: list[Problem] = []
     top = TableChecker(lines, problems, -1, "")
     top.unknown_keys(data, _TOP_KEYS)
-    version = top.string(data, "version", _VERSION.match, "1 to 64 of A-Z a-z 0-9 _ - . :", required=True)
+    version = top.string(data, "version", is_version, VERSION_WANTED, required=True)
 
     names: dict[str, int | None] = {}  # rule name -> its line, across limits and velocity
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..hotpath import routing_table
-from ..payments.money import CURRENCY_EXPONENTS
-from ..toml_lines import (MAX_PROBLEMS, ConfigError, Problem, SourceLines, TableChecker, array_of_tables, decode,
-                          finish, read_text)
+from ..toml_lines import (COUNTRY_WANTED, CURRENCY_WANTED, MAX_PROBLEMS, NAME_WANTED, VERSION_WANTED, ConfigError,
+                          Problem, SourceLines, TableChecker, array_of_tables, decode, finish, is_bin, is_country,
+                          is_currency, is_name, is_version, read_text)
 
 __all__ = ["CARD_TYPES", "MAX_OVERLAP_REPORTS", "MAX_PROBLEMS", "METHODS", "RESERVED_RULE_NAME", "BinRange", "Problem",
            "RoutingConfig", "RoutingConfigError", "Rule", "load_routing", "parse_routing"]
@@ -41,11 +41,7 @@ METHODS = ("card", "wallet")
 #: The rule name the switch records when a merchant's default channel was used; a rule may not take it.
 RESERVED_RULE_NAME = "merchant-default"
 
-_VERSION = re.compile(r"[A-Za-z0-9_\-.:]{1,64}\Z")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 _SCHEME = re.compile(r"[a-z0-9_]{1,32}\Z")
-_COUNTRY = re.compile(r"[A-Z]{2}\Z")
-_DIGITS = re.compile(r"[0-9]{6,11}\Z")
 
 _BIN_KEYS = ("low", "high", "scheme", "country", "card_type")
 _RULE_KEYS = ("name", "merchants", "currencies", "schemes", "countries", "card_types", "methods",
@@ -88,15 +84,11 @@ class RoutingConfig:
     source: str
 
 
-def _currency(code: str) -> bool:
-    return code in CURRENCY_EXPONENTS
-
-
 _CRITERIA: tuple[tuple[str, Callable[[str], bool], str], ...] = (
-    ("merchants", _IDENTIFIER.match, "a merchant id (1 to 64 of A-Z a-z 0-9 _ - .)"),
-    ("currencies", _currency, "an ISO 4217 currency code the switch knows (uppercase)"),
+    ("merchants", is_name, f"a merchant id ({NAME_WANTED})"),
+    ("currencies", is_currency, CURRENCY_WANTED),
     ("schemes", _SCHEME.match, "a scheme or wallet provider (1 to 32 of a-z 0-9 _)"),
-    ("countries", _COUNTRY.match, "an ISO 3166-1 alpha-2 country code (two uppercase letters)"),
+    ("countries", is_country, COUNTRY_WANTED),
     ("card_types", CARD_TYPES.__contains__, "one of " + ", ".join(CARD_TYPES)),
     ("methods", METHODS.__contains__, "one of " + ", ".join(METHODS)),
 )
@@ -105,10 +97,10 @@ _CRITERIA: tuple[tuple[str, Callable[[str], bool], str], ...] = (
 def _read_bin(check: TableChecker, table: dict) -> BinRange | None:
     check.unknown_keys(table, _BIN_KEYS)
     digits = "6 to 11 digits"
-    low = check.string(table, "low", _DIGITS.match, digits, required=True)
-    high = check.string(table, "high", _DIGITS.match, digits, required=True)
+    low = check.string(table, "low", is_bin, digits, required=True)
+    high = check.string(table, "high", is_bin, digits, required=True)
     scheme = check.string(table, "scheme", _SCHEME.match, "1 to 32 of a-z 0-9 _", required=True)
-    country = check.string(table, "country", _COUNTRY.match, "two uppercase letters (ISO 3166-1 alpha-2)")
+    country = check.string(table, "country", is_country, "two uppercase letters (ISO 3166-1 alpha-2)")
     card_type = check.string(table, "card_type", CARD_TYPES.__contains__, "one of " + ", ".join(CARD_TYPES))
     if low is not None and high is not None:
         if len(low) != len(high):
@@ -127,7 +119,7 @@ def _read_channels(check: TableChecker, table: dict,
         check.fail("channels", "a rule needs exactly one of channels (a priority list) or split (weights)")
         return None
     if "channels" in table:
-        names = check.strings(table, "channels", _IDENTIFIER.match, "a channel name")
+        names = check.strings(table, "channels", is_name, "a channel name")
         weights = None
         if names is not None and len(set(names)) != len(names):
             duplicate = next(name for name in names if names.count(name) > 1)
@@ -141,7 +133,7 @@ def _read_channels(check: TableChecker, table: dict,
             return None
         names, weights = tuple(split), tuple(split.values())
         for name, weight in split.items():
-            if not _IDENTIFIER.match(name):
+            if not is_name(name):
                 check.fail("split", f"{name[:80]!r} is not a channel name")
             elif isinstance(weight, bool) or not isinstance(weight, int) or weight <= 0:
                 check.fail("split", f"the weight of {name} must be a positive integer, not {weight!r}")
@@ -157,7 +149,7 @@ def _read_channels(check: TableChecker, table: dict,
 
 def _read_rule(check: TableChecker, table: dict, known: Collection[str] | None) -> Rule | None:
     check.unknown_keys(table, _RULE_KEYS)
-    name = check.string(table, "name", _IDENTIFIER.match, "1 to 64 of A-Z a-z 0-9 _ - .", required=True)
+    name = check.string(table, "name", is_name, NAME_WANTED, required=True)
     if name == RESERVED_RULE_NAME:
         check.fail("name", f"{name!r} is reserved: the switch records it for a merchant's default channel")
     criteria = {key: check.strings(table, key, valid, wanted) for key, valid, wanted in _CRITERIA}
@@ -217,7 +209,7 @@ def parse_routing(text: str, source: str = "<routing>", known_channels: Collecti
     problems: list[Problem] = []
     top = TableChecker(lines, problems, -1, "")
     top.unknown_keys(data, ("version", "bins", "rules"))
-    version = top.string(data, "version", _VERSION.match, "1 to 64 of A-Z a-z 0-9 _ - . :", required=True)
+    version = top.string(data, "version", is_version, VERSION_WANTED, required=True)
 
     bins: list[tuple[int, BinRange]] = []
     for index, (table, header) in enumerate(array_of_tables(data, "bins", lines, problems)):
