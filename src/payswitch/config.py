@@ -58,8 +58,8 @@ from pathlib import Path
 
 from .server.limits import ServerLimits
 from .tls import CHANNEL_TLS_KEYS, ClientTls, ServerTls, TlsConfigError, parse_channel_tls, parse_server_tls
+from .vocabulary import NAME_WANTED, is_name
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+\Z")
 
 
@@ -163,8 +163,8 @@ class _Reader:
 
     def identifier(self, table, key, path):
         value = self.get(table, key, path, str, required=True)
-        if not _IDENTIFIER.match(value):
-            self.fail(f"{path}.{key}", "must be 1 to 64 of A-Z a-z 0-9 _ - .")
+        if not is_name(value):
+            self.fail(f"{path}.{key}", f"must be {NAME_WANTED}")
         return value
 
     def unknown_keys(self, table: dict, allowed: set[str], path: str):

@@ -3,8 +3,7 @@
 An operator fixing a file wants all of its mistakes at once, each with a line to jump to, so a reader
 collects Problems instead of stopping at the first, and finds lines by scanning the text (tomllib
 gives values, not positions). Each file kind subclasses ConfigError and reads its tables with a
-TableChecker; `decode` and `finish` bracket the reading. The values both files name (versions, names,
-currencies, countries, BINs) are checked alike, with the same words when one is wrong.
+TableChecker; `decode` and `finish` bracket the reading.
 """
 
 import re
@@ -15,28 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .payments.money import CURRENCY_EXPONENTS
-
 #: More than this many problems are cut to a count: past it, the file is not nearly right.
 MAX_PROBLEMS = 100
 
 _HEADER = re.compile(r"\s*\[(\[)?\s*([A-Za-z0-9_\-.]+)\s*\]\]?\s*(?:#.*)?\Z")
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*\Z")
-
-
-# Values the routing and risk files both name: a check, and what an error says is wanted instead.
-is_version = re.compile(r"[A-Za-z0-9_\-.:]{1,64}\Z").match
-VERSION_WANTED = "1 to 64 of A-Z a-z 0-9 _ - . :"
-is_name = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z").match  # rules, merchants, channels
-NAME_WANTED = "1 to 64 of A-Z a-z 0-9 _ - ."
-is_country = re.compile(r"[A-Z]{2}\Z").match
-COUNTRY_WANTED = "an ISO 3166-1 alpha-2 country code (two uppercase letters)"
-is_bin = re.compile(r"[0-9]{6,11}\Z").match
-CURRENCY_WANTED = "an ISO 4217 currency code the switch knows (uppercase)"
-
-
-def is_currency(code: str) -> bool:
-    return code in CURRENCY_EXPONENTS
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,13 @@ memory; nothing here logs one: log lines name merchant and key ids only.
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ..vocabulary import NAME_WANTED, is_name
 from .sealing import MasterKeyError, Sealer, SealingError
 from .store import (ACTIVE, InvalidKeyRequest, KeyAlreadyExists, KeyInConfiguration, KeyNotFound,
                     MasterKeyNotConfigured, SigningKeyRecord, SigningKeyStore, secret_binding)
@@ -40,7 +40,6 @@ MAX_TIMER_SECONDS = 3600.0
 CONFIG = "config"
 STORE = "store"
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 
 KeyTable = dict[tuple[str, str], bytes]
 
@@ -186,10 +185,10 @@ class KeyRing:
         available again."""
         now_us = self.now_us()
         violations: dict[str, str] = {}
-        if not isinstance(merchant_id, str) or not _IDENTIFIER.match(merchant_id):
-            violations["merchant_id"] = "must be 1 to 64 of A-Z a-z 0-9 _ - ."
-        if key_id and not _IDENTIFIER.match(key_id):
-            violations["key_id"] = "must be 1 to 64 of A-Z a-z 0-9 _ - . (or empty, to have one generated)"
+        if not isinstance(merchant_id, str) or not is_name(merchant_id):
+            violations["merchant_id"] = f"must be {NAME_WANTED}"
+        if key_id and not is_name(key_id):
+            violations["key_id"] = f"must be {NAME_WANTED} (or empty, to have one generated)"
         valid_from_us = now_us if valid_from_us is None else valid_from_us
         if valid_from_us < 0:
             violations["valid_from"] = "must not be before 1970"
@@ -222,8 +221,8 @@ class KeyRing:
     async def list_keys(self, merchant_id: str | None = None) -> list[KeyInfo]:
         """The merchant's keys (every merchant's if None): configured ones first, then stored ones
         oldest first, revoked and expired included. Never a secret."""
-        if merchant_id is not None and not _IDENTIFIER.match(merchant_id):
-            raise InvalidKeyRequest({"merchant_id": "must be 1 to 64 of A-Z a-z 0-9 _ - ."})
+        if merchant_id is not None and not is_name(merchant_id):
+            raise InvalidKeyRequest({"merchant_id": f"must be {NAME_WANTED}"})
         published = self._published or {}
         configured = [KeyInfo(merchant, key_id, ACTIVE, CONFIG, None, None, None, None, (merchant, key_id) in published)
                       for merchant, key_id in sorted(self._config) if merchant_id in (None, merchant)]
@@ -233,9 +232,9 @@ class KeyRing:
     async def revoke_key(self, merchant_id: str, key_id: str) -> KeyInfo:
         """Revokes a stored key: it stops verifying in this process before this returns, and its sealed
         secret is erased. Revoking a revoked key changes nothing."""
-        violations = {name: "must be 1 to 64 of A-Z a-z 0-9 _ - ." for name, value in
+        violations = {name: f"must be {NAME_WANTED}" for name, value in
                       (("merchant_id", merchant_id), ("key_id", key_id))
-                      if not isinstance(value, str) or not _IDENTIFIER.match(value)}
+                      if not isinstance(value, str) or not is_name(value)}
         if violations:
             raise InvalidKeyRequest(violations)
         pair = (merchant_id, key_id)

@@ -32,9 +32,10 @@ from pathlib import Path
 
 from ..hotpath.risk_rules import (ANY_MERCHANT, DEFAULT_MAX_TRACKED_CARDS, DEFAULT_MAX_TRACKED_MERCHANTS, MAX_COUNT,
                                   MAX_TRACKED_KEYS, MAX_WINDOW_SECONDS)
-from ..toml_lines import (COUNTRY_WANTED, CURRENCY_WANTED, NAME_WANTED, VERSION_WANTED, ConfigError, Problem,
-                          SourceLines, TableChecker, array_of_tables, decode, finish, is_bin, is_country, is_currency,
-                          is_name, is_version, kind, read_text)
+from ..toml_lines import (ConfigError, Problem, SourceLines, TableChecker, array_of_tables, decode, finish, kind,
+                          read_text)
+from ..vocabulary import (COUNTRY_WANTED, CURRENCY_WANTED, NAME_WANTED, VERSION_WANTED, is_bin, is_country, is_currency,
+                          is_name, is_version)
 
 __all__ = ["CARD_KEY_BYTES", "RESERVED_RULE_NAMES", "Blocklist", "Limit", "RiskConfig", "RiskConfigError",
            "VelocityRule", "load_risk", "parse_risk"]

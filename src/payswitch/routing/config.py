@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..hotpath import routing_table
-from ..toml_lines import (COUNTRY_WANTED, CURRENCY_WANTED, MAX_PROBLEMS, NAME_WANTED, VERSION_WANTED, ConfigError,
-                          Problem, SourceLines, TableChecker, array_of_tables, decode, finish, is_bin, is_country,
-                          is_currency, is_name, is_version, read_text)
+from ..toml_lines import (MAX_PROBLEMS, ConfigError, Problem, SourceLines, TableChecker, array_of_tables, decode,
+                          finish, read_text)
+from ..vocabulary import (COUNTRY_WANTED, CURRENCY_WANTED, NAME_WANTED, VERSION_WANTED, is_bin, is_country, is_currency,
+                          is_name, is_version)
 
 __all__ = ["CARD_TYPES", "MAX_OVERLAP_REPORTS", "MAX_PROBLEMS", "METHODS", "RESERVED_RULE_NAME", "BinRange", "Problem",
            "RoutingConfig", "RoutingConfigError", "Rule", "load_routing", "parse_routing"]
