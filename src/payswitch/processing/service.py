@@ -176,10 +176,7 @@ class PaymentService:
     async def tokenize(self, command: TokenizeCommand) -> bytes:
         if self._vault is None:
             raise VaultNotConfigured()
-        try:
-            entry = await self._vault.tokenize(command.merchant_id, command.card)
-        except StoreError as error:
-            raise as_payment_error(error) from None
+        entry = await checked(self._vault.tokenize(command.merchant_id, command.card))
         return switch_pb2.TokenizeResponse(token=entry.entry_id, card=types_pb2.CardSummary(
             bin=entry.card_bin, last4=entry.card_last4, exp_month=entry.exp_month, exp_year=entry.exp_year,
             scheme=entry.scheme)).SerializeToString()

@@ -20,7 +20,7 @@ from ..payments.errors import VaultNotConfigured
 from ..processing import render
 from ..tls import IdentityBinding, peer_identities
 from ..v1 import admin_pb2, types_pb2
-from .errors import build_status
+from .errors import build_status, status_for_payment_error
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,7 @@ class AdminService:
     async def RotateVaultKey(self, request, context):
         vault = self._switch.vault
         if vault is None:
-            error = VaultNotConfigured()
-            await context.abort_with_status(build_status(grpc.StatusCode.FAILED_PRECONDITION, str(error),
-                                                         error.reason))
+            await context.abort_with_status(status_for_payment_error(VaultNotConfigured()))
         report = await vault.rotate()
         return admin_pb2.RotateVaultKeyResponse(primary_key_id=report.primary_key_id, resealed=report.resealed,
                                                 deleted_key_ids=report.deleted_key_ids)
