@@ -76,8 +76,8 @@ def test_state_survives_a_restart_and_sigterm_stops_cleanly(tmp_path):
     with SyncSwitchClient(server.address, "m_shop", "k1", secret) as client:
         after = client.get_payment(payment.payment_id).payment
         assert after == before
-        assert (after.status, after.captured_minor) == (types_pb2.CAPTURED, 10_000)
-        assert client.refund(payment.payment_id).payment.status == types_pb2.REFUNDED
+        assert (after.status, after.captured_minor) == (types_pb2.PAYMENT_STATUS_CAPTURED, 10_000)
+        assert client.refund(payment.payment_id).payment.status == types_pb2.PAYMENT_STATUS_REFUNDED
     code, _ = server.stop(signal.SIGINT)
     assert code == 0
     assert channel.stop()[0] == 0

@@ -60,7 +60,7 @@ def pay(client, amount: int, number: str, reference: str) -> types_pb2.Payment:
 
 
 def assert_declined(live, payment, reason: str, rule: str):
-    assert (payment.status, payment.decline_code, payment.risk_rule) == (types_pb2.DECLINED, reason, rule)
+    assert (payment.status, payment.decline_code, payment.risk_rule) == (types_pb2.PAYMENT_STATUS_DECLINED, reason, rule)
     assert payment.risk_version == "risk-1" and rule in payment.decline_message
     assert payment.channel == "sim"  # routed, recorded, but never sent
 
@@ -68,7 +68,7 @@ def assert_declined(live, payment, reason: str, rule: str):
 def test_each_rule_declines_at_its_bound_with_its_code_and_no_channel_call(live):
     client = live.client()
     # Per-transaction limit: the bound passes, one more is declined.
-    assert pay(client, 5_000, APPROVE, "limit-ok").status == types_pb2.AUTHORIZED
+    assert pay(client, 5_000, APPROVE, "limit-ok").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     calls = live.channel_calls("Authorize")
     assert_declined(live, pay(client, 5_001, OTHER_CARDS[0], "limit-over"), "risk_amount_limit", "alpha-usd")
     assert live.channel_calls("Authorize") == calls
@@ -78,23 +78,23 @@ def test_each_rule_declines_at_its_bound_with_its_code_and_no_channel_call(live)
     assert_declined(live, pay(client, 100, KP_CARD, "country"), "risk_blocked_country", "blocklist.countries")
 
     # Duplicates: the same card and amount again within the window.
-    assert pay(client, 777, OTHER_CARDS[1], "dup-1").status == types_pb2.AUTHORIZED
+    assert pay(client, 777, OTHER_CARDS[1], "dup-1").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert_declined(live, pay(client, 777, OTHER_CARDS[1], "dup-2"), "risk_duplicate", "duplicates")
-    assert pay(client, 778, OTHER_CARDS[1], "dup-3").status == types_pb2.AUTHORIZED  # another amount
+    assert pay(client, 778, OTHER_CARDS[1], "dup-3").status == types_pb2.PAYMENT_STATUS_AUTHORIZED  # another amount
 
     # Velocity per card: three in the window pass (dup-1 and dup-3 were two), the fourth is declined.
-    assert pay(client, 779, OTHER_CARDS[1], "burst-3").status == types_pb2.AUTHORIZED
+    assert pay(client, 779, OTHER_CARDS[1], "burst-3").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert_declined(live, pay(client, 780, OTHER_CARDS[1], "burst-4"), "risk_velocity", "card-burst")
 
     # Daily limit: 20,000 a day for m_alpha in USD; 5,000 + 777 + 778 + 779 passed so far (7,334).
-    assert pay(client, 4_999, OTHER_CARDS[2], "day-1").status == types_pb2.AUTHORIZED
-    assert pay(client, 4_999, OTHER_CARDS[3], "day-2").status == types_pb2.AUTHORIZED  # 17,332
+    assert pay(client, 4_999, OTHER_CARDS[2], "day-1").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
+    assert pay(client, 4_999, OTHER_CARDS[3], "day-2").status == types_pb2.PAYMENT_STATUS_AUTHORIZED  # 17,332
     assert_declined(live, pay(client, 2_669, "4000056655665556", "day-3"), "risk_daily_limit", "alpha-usd")
-    assert pay(client, 2_668, "4000056655665556", "day-4").status == types_pb2.AUTHORIZED  # exactly 20,000
+    assert pay(client, 2_668, "4000056655665556", "day-4").status == types_pb2.PAYMENT_STATUS_AUTHORIZED  # exactly 20,000
 
     # Another merchant has no limit entry: only the shared rules apply.
-    assert pay(live.client("m_beta"), 50_000, APPROVE, "beta-big").status == types_pb2.AUTHORIZED
-    allowed = [p for p in client.list_payments(page_size=100).payments if p.status == types_pb2.AUTHORIZED]
+    assert pay(live.client("m_beta"), 50_000, APPROVE, "beta-big").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
+    allowed = [p for p in client.list_payments(page_size=100).payments if p.status == types_pb2.PAYMENT_STATUS_AUTHORIZED]
     assert {(p.risk_version, p.risk_rule) for p in allowed} == {("risk-1", "")}
 
 
@@ -104,15 +104,15 @@ def test_a_batch_is_judged_item_by_item_in_order(live):
              for n, number in enumerate([APPROVE, "5555555555554444", APPROVE, OTHER_CARDS[0]])]
     results = [r.authorize.payment for r in client.batch(items).results]
     assert [(p.status, p.decline_code) for p in results] == [
-        (types_pb2.AUTHORIZED, ""), (types_pb2.DECLINED, "risk_blocked_bin"),
-        (types_pb2.DECLINED, "risk_duplicate"), (types_pb2.AUTHORIZED, "")]
+        (types_pb2.PAYMENT_STATUS_AUTHORIZED, ""), (types_pb2.PAYMENT_STATUS_DECLINED, "risk_blocked_bin"),
+        (types_pb2.PAYMENT_STATUS_DECLINED, "risk_duplicate"), (types_pb2.PAYMENT_STATUS_AUTHORIZED, "")]
     assert live.channel_calls("Authorize") == 2
 
 
 def test_a_reload_changes_the_rules_and_keeps_the_windows(live):
     client = live.client()
     for n in range(3):
-        assert pay(client, 100 + n, APPROVE, f"before-{n}").status == types_pb2.AUTHORIZED
+        assert pay(client, 100 + n, APPROVE, f"before-{n}").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     live.risk_path.write_text(RISK.format(version="risk-2").replace('bins = ["555555"]', "bins = []"))
     admin = admin_pb2_grpc.SwitchAdminStub(grpc.insecure_channel(live.address))
     status = admin.ReloadRouting(admin_pb2.ReloadRoutingRequest(),
@@ -121,7 +121,7 @@ def test_a_reload_changes_the_rules_and_keeps_the_windows(live):
 
     fourth = pay(client, 200, APPROVE, "after-reload")
     assert (fourth.decline_code, fourth.risk_version) == ("risk_velocity", "risk-2")  # the window carried over
-    assert pay(client, 100, "5555555555554444", "unblocked").status == types_pb2.AUTHORIZED
+    assert pay(client, 100, "5555555555554444", "unblocked").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
 
     live.risk_path.write_text(RISK.format(version="risk-3").replace("max_count = 3", "max_count = 1.5"))
     with pytest.raises(grpc.RpcError) as caught:

@@ -86,7 +86,7 @@ def test_the_first_matching_rule_chooses_and_each_payment_records_it(switches):
         payment = alpha.get_payment(response.payment.payment_id).payment if response.payment.merchant_id == "m_alpha" \
             else beta.get_payment(response.payment.payment_id).payment
         assert (payment.status, payment.channel, payment.routing_version, payment.routing_rule) == (
-            types_pb2.AUTHORIZED, channel, "v1", rule)
+            types_pb2.PAYMENT_STATUS_AUTHORIZED, channel, "v1", rule)
     assert {name: live.channel_calls("Authorize", name) for name in "abc"} == {"a": 2, "b": 2, "c": 1}
 
 
@@ -116,11 +116,11 @@ def test_a_refused_connection_fails_over_to_the_next_channel(switches):
     payment = client.authorize(1_000, "USD", card=card(), merchant_reference=ref()).payment
     batch = client.batch([authorize_request(700, "USD", card=card(), merchant_reference=f"b{n}") for n in range(5)])
 
-    assert (payment.status, payment.channel) == (types_pb2.AUTHORIZED, "a")
+    assert (payment.status, payment.channel) == (types_pb2.PAYMENT_STATUS_AUTHORIZED, "a")
     assert [r.authorize.payment.channel for r in batch.results] == ["a"] * 5
     assert live.simulators["a"].acted["Authorize"] == 6
     # Captured on the channel that authorized, never on the one that refused the connection.
-    assert client.capture(payment.payment_id).payment.status == types_pb2.CAPTURED
+    assert client.capture(payment.payment_id).payment.status == types_pb2.PAYMENT_STATUS_CAPTURED
     assert live.channel_calls("Capture", "a") == 1
 
 
@@ -133,20 +133,20 @@ def test_no_failover_after_a_timeout_and_inquire_finds_the_real_outcome(switches
 
     first = client.authorize(2_500, "USD", card=card(TIMEOUT), idempotency_key="slow-1",
                              merchant_reference="slow-order").payment
-    assert (first.status, first.channel) == (types_pb2.PENDING, "a")
+    assert (first.status, first.channel) == (types_pb2.PAYMENT_STATUS_PENDING, "a")
     assert live.channel_calls("Authorize", "b") == 0
 
     resolved = wait_for(lambda: client.get_payment(first.payment_id).payment,
-                        lambda payment: payment.status != types_pb2.PENDING)
-    assert resolved.status == types_pb2.AUTHORIZED
+                        lambda payment: payment.status != types_pb2.PAYMENT_STATUS_PENDING)
+    assert resolved.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert live.simulators["a"].acted["Authorize"] == 1 and live.channel_calls("Inquire", "a") >= 1
     assert live.channel_calls("Authorize", "b") == 0 and live.channel_calls("Inquire", "b") == 0
     # A retry with the same key replays the resolved answer and charges nothing more.
     retried = client.authorize(2_500, "USD", card=card(TIMEOUT), idempotency_key="slow-1",
                                merchant_reference="slow-order").payment
-    assert (retried.payment_id, retried.status) == (first.payment_id, types_pb2.AUTHORIZED)
+    assert (retried.payment_id, retried.status) == (first.payment_id, types_pb2.PAYMENT_STATUS_AUTHORIZED)
     assert live.simulators["a"].acted["Authorize"] == 1
-    assert client.capture(first.payment_id).payment.status == types_pb2.CAPTURED
+    assert client.capture(first.payment_id).payment.status == types_pb2.PAYMENT_STATUS_CAPTURED
 
 
 def test_a_late_approval_is_voided_when_the_policy_says_so(switches):
@@ -154,11 +154,11 @@ def test_a_late_approval_is_voided_when_the_policy_says_so(switches):
     live = switches(resolver=resolver, channel_timeout_ms=200, timeout_delay_s=2.0)
     client = live.client()
     pending = client.authorize(900, "USD", card=card(TIMEOUT), merchant_reference=ref()).payment
-    assert pending.status == types_pb2.PENDING
+    assert pending.status == types_pb2.PAYMENT_STATUS_PENDING
     final = wait_for(lambda: client.get_payment(pending.payment_id).payment,
-                     lambda payment: payment.status not in (types_pb2.PENDING, types_pb2.AUTHORIZED))
-    assert final.status == types_pb2.VOIDED
-    assert [op.kind for op in final.operations] == [types_pb2.AUTHORIZATION, types_pb2.VOID]
+                     lambda payment: payment.status not in (types_pb2.PAYMENT_STATUS_PENDING, types_pb2.PAYMENT_STATUS_AUTHORIZED))
+    assert final.status == types_pb2.PAYMENT_STATUS_VOIDED
+    assert [op.kind for op in final.operations] == [types_pb2.OPERATION_KIND_AUTHORIZATION, types_pb2.OPERATION_KIND_VOID]
     assert live.simulators["sim"].acted["Void"] == 1
 
 
@@ -186,7 +186,7 @@ def test_the_breaker_opens_routes_around_and_closes_when_the_channel_returns(swi
         # The half-open probe: a payment goes to the channel again (gRPC may still be waiting to
         # reconnect, in which case the probe fails over and the breaker opens for another round).
         probe = client.authorize(300, "USD", card=card(), merchant_reference=ref()).payment
-        assert probe.status == types_pb2.AUTHORIZED
+        assert probe.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert "half_open" in seen and health("flaky").breaker_state == "closed"
     assert probe.channel == "flaky" and revived.acted["Authorize"] == 1
 
@@ -197,7 +197,7 @@ def test_the_caller_deadline_bounds_the_channel_call(switches):
     started = time.monotonic()
     request = authorize_request(800, "USD", card=card(TIMEOUT), merchant_reference=ref())
     pending = client.call("Authorize", request, timeout=0.6).payment
-    assert pending.status == types_pb2.PENDING  # answered within the caller's 0.6 s, not after 3 s
+    assert pending.status == types_pb2.PAYMENT_STATUS_PENDING  # answered within the caller's 0.6 s, not after 3 s
     assert time.monotonic() - started < 0.6
 
     request = authorize_request(800, "USD", card=card(), merchant_reference=ref())
@@ -233,7 +233,7 @@ def test_reload_under_load_fails_nothing_and_each_payment_names_one_version(swit
 
     asyncio.run(reload_while_loaded())
     channel_of = {"v1": "a", "v2": "b", "v3": "a", "v4": "b"}
-    assert len(payments) >= 100 and all(p.status == types_pb2.AUTHORIZED for p in payments)
+    assert len(payments) >= 100 and all(p.status == types_pb2.PAYMENT_STATUS_AUTHORIZED for p in payments)
     assert all(channel_of[p.routing_version] == p.channel for p in payments)
     assert {p.routing_version for p in payments} >= {"v1", "v4"}
     assert live.simulators["a"].acted["Authorize"] + live.simulators["b"].acted["Authorize"] == len(payments)
@@ -277,10 +277,10 @@ def test_a_channel_under_the_success_rate_bound_is_tried_after_the_others(switch
     client = live.client()
     for n in range(20):  # min_samples: 20 answered calls before a rate is judged
         declined = client.authorize(100 + n, "USD", card=card(DO_NOT_HONOR), merchant_reference=ref()).payment
-        assert (declined.status, declined.channel) == (types_pb2.DECLINED, "a")
+        assert (declined.status, declined.channel) == (types_pb2.PAYMENT_STATUS_DECLINED, "a")
     assert live.app.channels.health("a").success_rate_percent == 0
     time.sleep(0.3)  # the router re-reads a success rate at most every 0.25 s
 
     payment = client.authorize(500, "USD", card=card(), merchant_reference=ref()).payment
-    assert (payment.status, payment.channel, payment.routing_rule) == (types_pb2.AUTHORIZED, "b", "a-unless-failing")
+    assert (payment.status, payment.channel, payment.routing_rule) == (types_pb2.PAYMENT_STATUS_AUTHORIZED, "b", "a-unless-failing")
     assert live.channel_calls("Authorize", "a") == 20

@@ -73,7 +73,7 @@ def test_no_card_number_or_cvv_is_found_anywhere(tmp_path, captured_logs):
                 except grpc.RpcError as error:
                     errors.append(error.details() or "")
                     continue
-                if payment.status == types_pb2.AUTHORIZED:
+                if payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED:
                     action = index % 3
                     try:
                         if action == 0:
@@ -106,7 +106,7 @@ def test_no_card_number_or_cvv_is_found_anywhere(tmp_path, captured_logs):
                     errors.extend(r.error.message for r in response.results if r.WhichOneof("result") == "error")
                     approved = [r.authorize.payment.payment_id for r in response.results
                                 if r.WhichOneof("result") == "authorize"
-                                and r.authorize.payment.status == types_pb2.AUTHORIZED]
+                                and r.authorize.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED]
                     if not approved:
                         continue
                     follow_ups = [capture_request(p) if n % 2 else void_request(p) for n, p in enumerate(approved)]

@@ -83,7 +83,7 @@ def test_channel_health_and_overdue_pending_operations_are_reported(admin_switch
     for n in range(3):
         client.authorize(100, "USD", card=card(), merchant_reference=f"ok-{n}")
     pending = client.authorize(100, "USD", card=card(TIMEOUT), merchant_reference="slow").payment
-    assert pending.status == types_pb2.PENDING
+    assert pending.status == types_pb2.PAYMENT_STATUS_PENDING
 
     health = {c.name: c for c in admin.ListChannelHealth(admin_pb2.ListChannelHealthRequest(), metadata=bearer(),
                                                         timeout=5).channels}
@@ -98,7 +98,7 @@ def test_channel_health_and_overdue_pending_operations_are_reported(admin_switch
     listed = admin.ListPendingOperations(admin_pb2.ListPendingOperationsRequest(), metadata=bearer(),
                                          timeout=5).operations
     assert [(op.payment_id, op.kind, op.channel, op.overdue, op.inquiries) for op in listed] == [
-        (pending.payment_id, types_pb2.AUTHORIZATION, "a", True, 0)]
+        (pending.payment_id, types_pb2.OPERATION_KIND_AUTHORIZATION, "a", True, 0)]
     reports = [r.getMessage() for r in caplog.records if "pending for" in r.getMessage()]
     assert len(reports) == 1 and pending.payment_id in reports[0]
     switch.call(switch.app.resolver.resolve_once())  # reported once, not every round

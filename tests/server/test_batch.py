@@ -39,9 +39,9 @@ def test_mixed_batch_answers_each_item_as_its_unary_call_would(live):
 
     assert kinds(response) == ["authorize", "authorize", "error", "refund", "error", "error", "error"]
     approved, declined, bad_currency, refund, over_refund, after_void, empty = response.results
-    assert approved.authorize.payment.status == types_pb2.AUTHORIZED
+    assert approved.authorize.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert (declined.authorize.payment.status, declined.authorize.payment.decline_code) == (
-        types_pb2.DECLINED, "do_not_honor")
+        types_pb2.PAYMENT_STATUS_DECLINED, "do_not_honor")
     assert bad_currency.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert [v.field for v in bad_currency.error.field_violations] == ["amount.currency"]
     assert refund.refund.payment.refunded_minor == 2_000
@@ -122,7 +122,7 @@ def test_a_batch_of_authorizations_shares_commits_and_channel_calls(live):
     client = live.client()
     commits_before = live.app.store.commit_count
     response = client.batch([authorize(n) for n in range(300)])
-    assert all(r.authorize.payment.status == types_pb2.AUTHORIZED for r in response.results)
+    assert all(r.authorize.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED for r in response.results)
     assert live.app.store.commit_count - commits_before <= 4  # two per batch, a little slack for timing
     assert live.channel_calls("Authorize") == 300
     assert live.channel_calls("Batch") <= 2
@@ -142,7 +142,7 @@ def test_stream_answers_batches_in_order_and_survives_a_refused_message(live):
 
     (first, second, empty), later = asyncio.run(scenario())
     assert [len(first.results), len(second.results), len(later.results)] == [50, 10, 1]
-    assert all(r.authorize.payment.status == types_pb2.AUTHORIZED for r in [*first.results, *second.results])
+    assert all(r.authorize.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED for r in [*first.results, *second.results])
     assert isinstance(empty, BatchRefused) and empty.error.reason == "invalid_argument"
     assert live.channel_calls("Authorize") == 61
 
@@ -182,7 +182,7 @@ def test_batcher_gathers_concurrent_calls_into_few_batches(live):
             return results
 
     results = asyncio.run(scenario())
-    assert all(r.payment.status == types_pb2.AUTHORIZED for r in results[:250])
+    assert all(r.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED for r in results[:250])
     assert isinstance(results[250], BatchItemError) and results[250].code == grpc.StatusCode.INVALID_ARGUMENT
     assert live.channel_calls("Batch") <= 4
 

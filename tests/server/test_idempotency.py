@@ -17,7 +17,7 @@ def test_replay_returns_the_stored_response_without_a_second_channel_call(live):
     assert live.channel_calls("Authorize") == 1
     client.capture(first.payment.payment_id, idempotency_key="cap-1")
     again = client.capture(first.payment.payment_id, idempotency_key="cap-1")
-    assert again.payment.status == types_pb2.CAPTURED
+    assert again.payment.status == types_pb2.PAYMENT_STATUS_CAPTURED
     assert live.channel_calls("Capture") == 1
 
 
@@ -26,7 +26,7 @@ def test_replay_answers_as_the_first_time_even_after_later_changes(live):
     payment = client.authorize(1_000, "USD", card=card(), merchant_reference="o", idempotency_key="auth-a").payment
     client.capture(payment.payment_id)
     replay = client.authorize(1_000, "USD", card=card(), merchant_reference="o", idempotency_key="auth-a")
-    assert replay.payment.status == types_pb2.AUTHORIZED
+    assert replay.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
 
 
 def test_fifty_identical_concurrent_requests_make_one_channel_call(live):
@@ -40,7 +40,7 @@ def test_fifty_identical_concurrent_requests_make_one_channel_call(live):
 
     responses = asyncio.run(storm())
     assert len({r.SerializeToString() for r in responses}) == 1
-    assert responses[0].payment.status == types_pb2.AUTHORIZED
+    assert responses[0].payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert live.channel_calls("Authorize") == 1
     assert len(live.client().list_payments().payments) == 1
 
@@ -84,7 +84,7 @@ def test_concurrent_refunds_never_exceed_the_capture(live):
     assert len(succeeded) == 1 and len(refused) == 1
     assert refused[0].code() == grpc.StatusCode.OUT_OF_RANGE
     final = client.get_payment(payment.payment_id).payment
-    assert (final.refunded_minor, final.status) == (60, types_pb2.PARTIALLY_REFUNDED)
+    assert (final.refunded_minor, final.status) == (60, types_pb2.PAYMENT_STATUS_PARTIALLY_REFUNDED)
     assert live.channel_calls("Refund") == 1
 
 
@@ -106,4 +106,4 @@ def test_refused_requests_are_not_stored_so_the_key_can_be_reused(live):
     error = rpc_error(lambda: client.refund(payment.payment_id, idempotency_key="refund-key"))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     client.capture(payment.payment_id)
-    assert client.refund(payment.payment_id, idempotency_key="refund-key").payment.status == types_pb2.REFUNDED
+    assert client.refund(payment.payment_id, idempotency_key="refund-key").payment.status == types_pb2.PAYMENT_STATUS_REFUNDED

@@ -12,7 +12,7 @@ T = types_pb2
 
 def authorized(client, amount=10_000, currency="USD", **options):
     response = client.authorize(amount, currency, card=card(), merchant_reference="order-1", **options)
-    assert response.payment.status == T.AUTHORIZED
+    assert response.payment.status == T.PAYMENT_STATUS_AUTHORIZED
     return response.payment
 
 
@@ -21,24 +21,24 @@ def test_authorize_capture_then_refunds_until_fully_refunded(live):
     response = client.authorize(10_000, "USD", card=card(), merchant_reference="order-42", description="two books")
     payment = response.payment
     assert (payment.status, payment.amount.amount_minor, payment.amount.currency, payment.amount.exponent) == (
-        T.AUTHORIZED, 10_000, "USD", 2)
+        T.PAYMENT_STATUS_AUTHORIZED, 10_000, "USD", 2)
     assert payment.merchant_id == "m_alpha" and payment.merchant_reference == "order-42"
     assert payment.method.card.bin == "424242" and payment.method.card.last4 == "4242"
     assert payment.method.card.scheme == "visa"
-    assert response.operation.kind == T.AUTHORIZATION and response.operation.status == T.OPERATION_SUCCEEDED
+    assert response.operation.kind == T.OPERATION_KIND_AUTHORIZATION and response.operation.status == T.OPERATION_STATUS_SUCCEEDED
 
     captured = client.capture(payment.payment_id).payment
-    assert (captured.status, captured.captured_minor) == (T.CAPTURED, 10_000)
+    assert (captured.status, captured.captured_minor) == (T.PAYMENT_STATUS_CAPTURED, 10_000)
 
     first = client.refund(payment.payment_id, 2_500, "USD", reason="one book returned")
-    assert (first.payment.status, first.payment.refunded_minor) == (T.PARTIALLY_REFUNDED, 2_500)
-    assert first.operation.kind == T.REFUND and first.operation.amount.amount_minor == 2_500
+    assert (first.payment.status, first.payment.refunded_minor) == (T.PAYMENT_STATUS_PARTIALLY_REFUNDED, 2_500)
+    assert first.operation.kind == T.OPERATION_KIND_REFUND and first.operation.amount.amount_minor == 2_500
 
     rest = client.refund(payment.payment_id).payment
-    assert (rest.status, rest.refunded_minor) == (T.REFUNDED, 10_000)
+    assert (rest.status, rest.refunded_minor) == (T.PAYMENT_STATUS_REFUNDED, 10_000)
     kinds = [op.kind for op in rest.operations]
-    assert kinds == [T.AUTHORIZATION, T.CAPTURE, T.REFUND, T.REFUND]
-    assert all(op.status == T.OPERATION_SUCCEEDED for op in rest.operations)
+    assert kinds == [T.OPERATION_KIND_AUTHORIZATION, T.OPERATION_KIND_CAPTURE, T.OPERATION_KIND_REFUND, T.OPERATION_KIND_REFUND]
+    assert all(op.status == T.OPERATION_STATUS_SUCCEEDED for op in rest.operations)
 
     stored = client.get_payment(payment.payment_id).payment
     assert stored == rest
@@ -48,12 +48,12 @@ def test_partial_capture_limits_refunds_to_the_captured_amount(live):
     client = live.client()
     payment = authorized(client, 10_000, "EUR")
     captured = client.capture(payment.payment_id, 6_000, "EUR").payment
-    assert (captured.status, captured.captured_minor) == (T.CAPTURED, 6_000)
+    assert (captured.status, captured.captured_minor) == (T.PAYMENT_STATUS_CAPTURED, 6_000)
     error = rpc_error(lambda: client.refund(payment.payment_id, 6_001, "EUR"))
     assert error.code() == grpc.StatusCode.OUT_OF_RANGE
     assert error_details(error).reason == "amount_exceeds_refundable"
     assert error_details(error).metadata["available_minor"] == "6000"
-    assert client.refund(payment.payment_id, 6_000, "EUR").payment.status == T.REFUNDED
+    assert client.refund(payment.payment_id, 6_000, "EUR").payment.status == T.PAYMENT_STATUS_REFUNDED
 
 
 def test_capture_over_the_authorized_amount_is_out_of_range_and_changes_nothing(live):
@@ -70,7 +70,7 @@ def test_void_releases_the_authorization(live):
     client = live.client()
     payment = authorized(client)
     voided = client.void(payment.payment_id)
-    assert voided.payment.status == T.VOIDED and voided.operation.kind == T.VOID
+    assert voided.payment.status == T.PAYMENT_STATUS_VOIDED and voided.operation.kind == T.OPERATION_KIND_VOID
 
 
 @pytest.mark.parametrize("operation, status", [
@@ -114,9 +114,9 @@ def test_currency_other_than_the_payments_is_refused(live):
 def test_declines_are_recorded_with_their_reason(live, number, code):
     client = live.client()
     response = client.authorize(5_000, "USD", card=card(number), merchant_reference="order-d")
-    assert response.payment.status == T.DECLINED
+    assert response.payment.status == T.PAYMENT_STATUS_DECLINED
     assert response.payment.decline_code == code and response.operation.decline_code == code
-    assert response.operation.status == T.OPERATION_DECLINED
+    assert response.operation.status == T.OPERATION_STATUS_DECLINED
     error = rpc_error(lambda: client.capture(response.payment.payment_id))
     assert error_details(error).metadata["status"] == "DECLINED"
 
@@ -124,30 +124,30 @@ def test_declines_are_recorded_with_their_reason(live, number, code):
 def test_channel_error_before_acting_fails_the_payment(live):
     client = live.client()
     response = client.authorize(5_000, "USD", card=card(CHANNEL_ERROR), merchant_reference="order-e")
-    assert response.payment.status == T.FAILED
+    assert response.payment.status == T.PAYMENT_STATUS_FAILED
     assert response.payment.decline_code == "channel_internal"
-    assert response.operation.status == T.OPERATION_FAILED
+    assert response.operation.status == T.OPERATION_STATUS_FAILED
 
 
 def test_channel_timeout_leaves_the_payment_pending_and_blocks_operations(live):
     client = live.client()
     response = client.authorize(5_000, "USD", card=card(TIMEOUT), merchant_reference="order-t")
-    assert response.payment.status == T.PENDING
-    assert response.operation.status == T.OPERATION_PENDING
+    assert response.payment.status == T.PAYMENT_STATUS_PENDING
+    assert response.operation.status == T.OPERATION_STATUS_PENDING
     for operation in ("capture", "void", "refund"):
         error = rpc_error(lambda: getattr(client, operation)(response.payment.payment_id))
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert error_details(error).metadata["status"] == "PENDING"
-    assert client.get_payment(response.payment.payment_id).payment.status == T.PENDING
+    assert client.get_payment(response.payment.payment_id).payment.status == T.PAYMENT_STATUS_PENDING
 
 
 def test_wallet_payment_lifecycle(live):
     client = live.client()
     response = client.authorize(2_000, "GBP", wallet=T.Wallet(provider="googlepay", token="tok_abcdef123456"),
                                 merchant_reference="order-w")
-    assert response.payment.status == T.AUTHORIZED
+    assert response.payment.status == T.PAYMENT_STATUS_AUTHORIZED
     assert response.payment.method.wallet.provider == "googlepay"
-    assert client.capture(response.payment.payment_id).payment.status == T.CAPTURED
+    assert client.capture(response.payment.payment_id).payment.status == T.PAYMENT_STATUS_CAPTURED
 
 
 def test_zero_exponent_currency(live):

@@ -23,7 +23,7 @@ def pending_payment(tmp_path):
     live = LiveSwitch(tmp_path, channel_timeout_ms=150, timeout_delay_s=1.0).start()
     payment = live.client().authorize(1_500, "USD", card=card(TIMEOUT), merchant_reference="slow",
                                       idempotency_key="slow-key").payment
-    assert payment.status == types_pb2.PENDING
+    assert payment.status == types_pb2.PAYMENT_STATUS_PENDING
     yield live, payment
     live.close()
 
@@ -46,14 +46,14 @@ def test_inquiries_back_off_while_the_channel_cannot_say_then_the_answer_is_reco
     pauses = [later - earlier for earlier, later in zip(asked_at, asked_at[1:])]
     assert pauses[:3] == sorted(pauses[:3]) and pauses[0] >= 2 and max(pauses) <= 10  # 2, 4, 8 (+-20 %), capped
     assert 6 <= len(asked_at) <= 12
-    assert live.client().get_payment(payment.payment_id).payment.status == types_pb2.PENDING
+    assert live.client().get_payment(payment.payment_id).payment.status == types_pb2.PAYMENT_STATUS_PENDING
 
     live.simulator.failure_rate = 0.0
     clock.now += 10
     assert live.call(resolver.resolve_once()) == 1
     assert live.call(resolver.resolve_once()) == 0  # settled: nothing left to ask about
     resolved = live.client().get_payment(payment.payment_id).payment
-    assert resolved.status == types_pb2.AUTHORIZED
+    assert resolved.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert live.simulator.acted["Authorize"] == 1
 
 
@@ -68,11 +68,11 @@ def test_an_outcome_is_not_recorded_twice_nor_for_an_operation_still_being_sent(
     assert live.call(service.settle_late(stored, stored.pending_operation_id, approved)) is True
     assert live.call(service.settle_late(stored, stored.pending_operation_id, approved)) is False
     operations = live.client().get_payment(payment.payment_id).payment.operations
-    assert [(op.status, op.channel_reference) for op in operations] == [(types_pb2.OPERATION_SUCCEEDED, "late-1")]
+    assert [(op.status, op.channel_reference) for op in operations] == [(types_pb2.OPERATION_STATUS_SUCCEEDED, "late-1")]
     # The idempotency key now replays the resolved payment.
     replay = live.client().authorize(1_500, "USD", card=card(TIMEOUT), merchant_reference="slow",
                                      idempotency_key="slow-key").payment
-    assert (replay.payment_id, replay.status) == (payment.payment_id, types_pb2.AUTHORIZED)
+    assert (replay.payment_id, replay.status) == (payment.payment_id, types_pb2.PAYMENT_STATUS_AUTHORIZED)
 
     service._sending.add("op_in_flight")
     assert live.call(service.settle_late(stored, "op_in_flight", approved)) is False

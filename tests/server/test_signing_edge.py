@@ -91,7 +91,7 @@ def test_a_replayed_nonce_is_refused(live):
     body = _authorize_body()
     metadata = _signed(live, AUTHORIZE, body)
     first = raw_call(live.address, AUTHORIZE, body, metadata)
-    assert switch_pb2.AuthorizeResponse.FromString(first).payment.status == types_pb2.AUTHORIZED
+    assert switch_pb2.AuthorizeResponse.FromString(first).payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     second = raw_call(live.address, AUTHORIZE, body, metadata)
     assert second.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error_details(second).reason == "replayed_nonce"

@@ -134,7 +134,7 @@ def test_bytes_that_are_not_a_message_are_invalid_argument_and_the_server_keeps_
             channel.unary_unary(method)(body, metadata=live.signer().metadata(method, body), timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "request" in error_details(caught.value).field_violations
-    assert client.authorize(100, "USD", card=card(), merchant_reference="after").payment.status == T.AUTHORIZED
+    assert client.authorize(100, "USD", card=card(), merchant_reference="after").payment.status == T.PAYMENT_STATUS_AUTHORIZED
 
 
 # ---- commands built from good input ----------------------------------------------------------------

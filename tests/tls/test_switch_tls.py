@@ -34,7 +34,7 @@ def authorize(client, reference: str):
 def test_a_bound_certificate_acts_for_its_merchant_only(mtls_switch):
     live, _, checkout = mtls_switch
     alpha = live.client("m_alpha", tls=checkout, max_attempts=1)
-    assert authorize(alpha, "tls-1").payment.status == types_pb2.AUTHORIZED
+    assert authorize(alpha, "tls-1").payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
 
     beta = live.client("m_beta", tls=checkout, max_attempts=1)
     with pytest.raises(grpc.RpcError) as caught:

@@ -52,12 +52,12 @@ def test_a_card_gets_one_token_per_merchant_and_pays_by_it(live):
     assert tokenize(beta, APPROVE).token != first.token
 
     payment = pay_with_token(alpha, first.token, "by-token", cvv="123")
-    assert payment.status == types_pb2.AUTHORIZED
+    assert payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
     assert (payment.method.card.token, payment.method.card.bin, payment.method.card.last4) == (
         first.token, "424242", "4242")
     # The channel got the vaulted number: a declining card's token is declined.
     declined = pay_with_token(alpha, tokenize(alpha, DO_NOT_HONOR).token, "declined")
-    assert (declined.status, declined.decline_code) == (types_pb2.DECLINED, "do_not_honor")
+    assert (declined.status, declined.decline_code) == (types_pb2.PAYMENT_STATUS_DECLINED, "do_not_honor")
 
 
 def test_a_reissued_card_keeps_its_token_and_takes_the_new_expiry(live):
@@ -131,7 +131,7 @@ def test_rotation_reseals_every_card_while_payments_flow(live):
             return await asyncio.gather(rotation, *payments)
 
     report, *responses = asyncio.run(pay_during_rotation())
-    assert all(r.payment.status == types_pb2.AUTHORIZED for r in responses)
+    assert all(r.payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED for r in responses)
     assert report.primary_key_id != old_key and old_key in report.deleted_key_ids
     assert report.resealed >= 3
     with sqlite3.connect(live.database) as raw:
@@ -139,7 +139,7 @@ def test_rotation_reseals_every_card_while_payments_flow(live):
         assert raw.execute("SELECT COUNT(*) FROM vault_keys WHERE key_id = ?", (old_key,)).fetchone() == (0,)
     # Every token still pays after the rotation.
     for n, token in enumerate(tokens):
-        assert pay_with_token(alpha, token, f"after-{n}").status == types_pb2.AUTHORIZED
+        assert pay_with_token(alpha, token, f"after-{n}").status == types_pb2.PAYMENT_STATUS_AUTHORIZED
 
 
 def test_without_a_master_key_the_switch_keeps_no_cards(tmp_path):
@@ -147,7 +147,7 @@ def test_without_a_master_key_the_switch_keeps_no_cards(tmp_path):
     try:
         alpha = live.client("m_alpha")
         assert alpha.authorize(500, "USD", card=card(), merchant_reference="plain").payment.status == \
-            types_pb2.AUTHORIZED
+            types_pb2.PAYMENT_STATUS_AUTHORIZED
         error = rpc_error(lambda: tokenize(alpha, APPROVE))
         assert (error.code(), error_details(error).reason) == (grpc.StatusCode.FAILED_PRECONDITION,
                                                                "vault_not_configured")

@@ -60,9 +60,9 @@ def _card(number: str, year: int):
 
 
 def _status_name(payment) -> str:
-    from ..v1 import types_pb2
+    from ..processing.render import payment_status_name
 
-    return types_pb2.PaymentStatus.Name(payment.status)
+    return payment_status_name(payment.status)
 
 
 async def _rpc_code(call) -> str:

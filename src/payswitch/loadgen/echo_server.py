@@ -26,12 +26,12 @@ def representative_authorize_response() -> switch_pb2.AuthorizeResponse:
     now = Timestamp(seconds=1_767_225_600, nanos=123_456_000)
     amount = types_pb2.Money(amount_minor=12_345, currency="USD", exponent=2)
     operation = types_pb2.Operation(
-        operation_id="op_" + "0" * 26, kind=types_pb2.AUTHORIZATION, status=types_pb2.OPERATION_SUCCEEDED,
+        operation_id="op_" + "0" * 26, kind=types_pb2.OPERATION_KIND_AUTHORIZATION, status=types_pb2.OPERATION_STATUS_SUCCEEDED,
         amount=amount, channel_reference="sim_0000000001", idempotency_key="bench-00000000-0-0000000000",
         created_at=now, updated_at=now)
     payment = types_pb2.Payment(
         payment_id="pay_" + "0" * 26, merchant_id="m_bench_1", merchant_reference="order-00000000-0-0000000000",
-        status=types_pb2.AUTHORIZED, amount=amount, channel="sim",
+        status=types_pb2.PAYMENT_STATUS_AUTHORIZED, amount=amount, channel="sim",
         method=types_pb2.PaymentMethodSummary(card=types_pb2.CardSummary(
             bin="424242", last4="4242", exp_month=12, exp_year=2029, scheme="visa")),
         created_at=now, updated_at=now, operations=[operation])

@@ -3,7 +3,7 @@
 import os
 import platform
 
-from ..v1 import types_pb2
+from ..processing.render import payment_status_name
 from .phase import PhaseResult
 
 # Other processes using more than this share of all cores during a window make its figures suspect.
@@ -24,7 +24,7 @@ def phase_figures(result: PhaseResult) -> dict:
         "calls_per_second": round(tally.calls / duration, 1),
         "latency_ms": tally.latency_ms(),
         "errors": dict(sorted(tally.errors.items())),
-        "payment_statuses": {types_pb2.PaymentStatus.Name(status): count
+        "payment_statuses": {payment_status_name(status): count
                              for status, count in sorted(tally.payment_statuses.items())},
         "request_bytes": tally.request_bytes,
         "response_bytes": tally.response_bytes,

@@ -6,13 +6,25 @@ from ..payments.money import CURRENCY_EXPONENTS
 from ..store.base import OperationRecord, PaymentRecord
 from ..v1 import types_pb2
 
-_PAYMENT_STATUS = {status: types_pb2.PaymentStatus.Value(status) for status in types_pb2.PaymentStatus.keys()}
-_OPERATION_STATUS = {
-    "PENDING": types_pb2.OPERATION_PENDING,
-    "SUCCEEDED": types_pb2.OPERATION_SUCCEEDED,
-    "DECLINED": types_pb2.OPERATION_DECLINED,
-    "FAILED": types_pb2.OPERATION_FAILED,
-}
+_PAYMENT_STATUS_PREFIX = "PAYMENT_STATUS_"
+
+
+def payment_status(status: str) -> int:
+    """The contract's PaymentStatus number for a lifecycle status name ("AUTHORIZED")."""
+    return types_pb2.PaymentStatus.Value(_PAYMENT_STATUS_PREFIX + status)
+
+
+def payment_status_name(number: int) -> str:
+    """The short name ("AUTHORIZED") people read for a PaymentStatus number."""
+    return types_pb2.PaymentStatus.Name(number).removeprefix(_PAYMENT_STATUS_PREFIX)
+
+
+def operation_kind(kind: str) -> int:
+    return types_pb2.OperationKind.Value("OPERATION_KIND_" + kind)
+
+
+def operation_status(status: str) -> int:
+    return types_pb2.OperationStatus.Value("OPERATION_STATUS_" + status)
 
 
 def money(amount_minor: int, currency: str) -> types_pb2.Money:
@@ -27,8 +39,8 @@ def timestamp(micros: int) -> Timestamp:
 def operation(record: OperationRecord) -> types_pb2.Operation:
     return types_pb2.Operation(
         operation_id=record.operation_id,
-        kind=types_pb2.OperationKind.Value(record.kind.value),
-        status=_OPERATION_STATUS[record.status.value],
+        kind=operation_kind(record.kind.value),
+        status=operation_status(record.status.value),
         amount=money(record.amount_minor, record.currency),
         channel_reference=record.channel_reference,
         decline_code=record.decline_code,
@@ -51,7 +63,7 @@ def payment(record: PaymentRecord, operations: list[OperationRecord]) -> types_p
         payment_id=record.payment_id,
         merchant_id=record.merchant_id,
         merchant_reference=record.merchant_reference,
-        status=_PAYMENT_STATUS[record.status.value],
+        status=payment_status(record.status.value),
         amount=money(record.amount_minor, record.currency),
         captured_minor=record.captured_minor,
         refunded_minor=record.refunded_minor,

@@ -19,7 +19,7 @@ from ..keys.store import (InvalidKeyRequest, KeyAlreadyExists, KeyInConfiguratio
 from ..payments.errors import VaultNotConfigured
 from ..processing import render
 from ..tls import IdentityBinding, peer_identities
-from ..v1 import admin_pb2, types_pb2
+from ..v1 import admin_pb2
 from .errors import build_status, status_for_payment_error
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class AdminService:
             admin_pb2.PendingOperation(
                 payment_id=view.payment.payment_id, merchant_id=view.payment.merchant_id,
                 operation_id=view.operation.operation_id,
-                kind=types_pb2.OperationKind.Value(view.operation.kind.value), channel=view.payment.channel,
+                kind=render.operation_kind(view.operation.kind.value), channel=view.payment.channel,
                 since=render.timestamp(view.operation.updated_at_us), inquiries=view.inquiries,
                 last_inquiry=view.last_answer, overdue=view.overdue)
             for view in views])
