@@ -1,7 +1,9 @@
 """The request decoder and field rules of the hot path, pinned for both backends against protobuf itself.
 
 protobuf's parser (`FromString`, upb) is the oracle for decoding: every input, valid or not, must give
-the same verdict (WireError exactly when FromString raises DecodeError) and the same field values. The
+the same verdict (WireError exactly when FromString raises DecodeError) and the same field values; how
+many cases of a oneof the bytes set, which a message object forgets, is read from the same bytes parsed
+as google.protobuf.Empty, whose unknown fields protobuf lists in wire order. The
 twins must also give equal violation dicts, in the same order. Hypothesis generates messages that
 protobuf serialized, messages assembled piece by piece with repeated, merged, out-of-order and unknown
 fields, random bytes, and mutations of valid messages.
@@ -13,6 +15,8 @@ import string
 
 import pytest
 from conftest import BACKEND_NAMES, NO_EXTENSIONS, load_backend
+from google.protobuf import empty_pb2
+from google.protobuf.unknown_fields import UnknownFieldSet
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,14 +98,26 @@ def _amount_values(request) -> dict:
                 has_exponent=amount.HasField("exponent"), exponent=amount.exponent)
 
 
-def request_values(kind: str, request) -> dict:
+def fields_on_the_wire(body: bytes) -> list[tuple[int, bytes]]:
+    """(field number, data) of each length-delimited top-level field of well-formed bytes, in order."""
+    parsed = empty_pb2.Empty.FromString(body)
+    return [(field.field_number, field.data) for field in UnknownFieldSet(parsed) if field.wire_type == 2]
+
+
+def distinct_cases(body: bytes, numbers: set[int]) -> int:
+    return len({number for number, _ in fields_on_the_wire(body) if number in numbers})
+
+
+def request_values(kind: str, request, body: bytes) -> dict:
     if kind == "authorize":
         card, wallet, card_token = request.card, request.wallet, request.card_token
         return dict(idempotency_key=request.idempotency_key, merchant_reference=request.merchant_reference,
-                    **_amount_values(request), method=request.WhichOneof("method"), card_number=card.number,
+                    **_amount_values(request), method=request.WhichOneof("method"),
+                    method_cases=distinct_cases(body, {4, 5, 7}), card_number=card.number,
                     card_exp_month=card.exp_month, card_exp_year=card.exp_year, card_cvv=card.cvv,
                     card_holder_name=card.holder_name, wallet_provider=wallet.provider, wallet_token=wallet.token,
-                    card_token=card_token.token, card_token_cvv=card_token.cvv, description=request.description)
+                    card_token=card_token.token, card_token_cvv=card_token.cvv, description=request.description,
+                    allow_partial_authorization=request.allow_partial_authorization)
     if kind == "tokenize":
         card = request.card
         return dict(has_card=request.HasField("card"), card_number=card.number, card_exp_month=card.exp_month,
@@ -126,12 +142,18 @@ def expected(kind: str, body: bytes):
         return ERROR
     if kind == "batch":
         items = []
-        for item in message.items:
+        item_bodies = [data for number, data in fields_on_the_wire(body) if number == 1]
+        for item, item_body in zip(message.items, item_bodies, strict=True):
             operation = item.WhichOneof("operation")
-            items.append((None, {}) if operation is None
-                         else (operation, typed(request_values(operation, getattr(item, operation)))))
+            cases = distinct_cases(item_body, {1, 2, 3, 4})
+            if operation is None or cases > 1:
+                items.append((None, typed({"operation_cases": cases})))
+                continue
+            number = KINDS.index(operation) + 1  # the oneof's field numbers follow KINDS
+            operation_body = b"".join(data for field, data in fields_on_the_wire(item_body) if field == number)
+            items.append((operation, typed(request_values(operation, getattr(item, operation), operation_body))))
         return items
-    return kind, typed(request_values(kind, message))
+    return kind, typed(request_values(kind, message, body))
 
 
 def flat(wire, fields) -> tuple:
@@ -284,6 +306,29 @@ def test_a_batch_gives_one_object_per_item_and_no_operation_for_an_empty_item(wi
     assert (items[5].method, items[5].card_token, items[5].card_token_cvv) == ("card_token", CARD_TOKEN, "321")
     assert observed(wire, "batch", batch) == expected("batch", batch)
     assert wire.decode_batch(b"") == []
+
+
+def test_two_cases_of_a_oneof_are_counted_so_the_rules_can_refuse_them(wire, pure_wire):
+    """protobuf keeps the last case; the decoder also says how many distinct cases the bytes set."""
+    card_then_wallet = card_request().SerializeToString() + delimited(5, text(1, "applepay") + text(2, "t"))
+    card_twice = card_request().SerializeToString() + delimited(4, text(5, "Ada"))
+    for body, cases, method in ((card_then_wallet, 2, "wallet"), (card_twice, 1, "card")):
+        fields = wire.decode_authorize(body)
+        assert (fields.method, fields.method_cases) == (method, cases)
+    violations = wire.validate_authorize(wire.decode_authorize(card_then_wallet), *TODAY)
+    assert violations == {"method": "must be exactly one of card, wallet or card_token; the request sets several"}
+    assert_agrees(wire, pure_wire, "authorize", card_then_wallet)
+    item = delimited(1, card_request().SerializeToString()) + delimited(3, text(1, "v"))
+    [fields] = wire.decode_batch(delimited(1, item))
+    assert (fields.kind, fields.operation_cases) == (None, 2)
+    assert_agrees(wire, pure_wire, "batch", delimited(1, item) + delimited(1, delimited(2, text(1, "c"))))
+
+
+def test_allow_partial_authorization_is_read(wire):
+    assert wire.decode_authorize(card_request(allow_partial_authorization=True).SerializeToString()
+                                 ).allow_partial_authorization is True
+    assert wire.decode_authorize(card_request().SerializeToString()).allow_partial_authorization is False
+    assert wire.decode_authorize(number(8, 2**64 - 1)).allow_partial_authorization is True
 
 
 def test_non_ascii_text_and_bytes_like_bodies(wire):

@@ -137,6 +137,51 @@ def test_bytes_that_are_not_a_message_are_invalid_argument_and_the_server_keeps_
     assert client.authorize(100, "USD", card=card(), merchant_reference="after").payment.status == T.PAYMENT_STATUS_AUTHORIZED
 
 
+def signed_call(live, method_name: str, body: bytes):
+    method = f"/payswitch.v1.PaymentSwitch/{method_name}"
+    with grpc.insecure_channel(live.address) as channel:
+        return channel.unary_unary(method)(body, metadata=live.signer().metadata(method, body), timeout=5)
+
+
+def test_a_request_with_two_payment_methods_is_refused_naming_the_oneof(live):
+    """protobuf would keep the last case (a wallet here) and pay with it; the switch refuses instead."""
+    body = (authorize_request().SerializeToString()
+            + switch_pb2.AuthorizeRequest(wallet=T.Wallet(provider="applepay", token="t")).SerializeToString())
+    assert switch_pb2.AuthorizeRequest.FromString(body).WhichOneof("method") == "wallet"
+    with pytest.raises(grpc.RpcError) as caught:
+        signed_call(live, "Authorize", body)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(caught.value).field_violations == {
+        "method": "must be exactly one of card, wallet or card_token; the request sets several"}
+    assert live.channel_calls("Authorize") == 0
+    assert len(live.client().list_payments().payments) == 0
+
+
+def items_field(item: bytes) -> bytes:
+    """One occurrence of BatchRequest.items (field 1, length-delimited) holding `item`'s bytes as they are."""
+    length, size = bytearray(), len(item)
+    while size > 0x7F:
+        length.append(size & 0x7F | 0x80)
+        size >>= 7
+    return b"\x0a" + bytes(length) + bytes([size]) + item
+
+
+def test_a_batch_item_with_two_operations_is_refused_and_the_others_go_through(live):
+    good = switch_pb2.BatchItem(authorize=authorize_request(idempotency_key="good")).SerializeToString()
+    two = (switch_pb2.BatchItem(authorize=authorize_request(idempotency_key="two")).SerializeToString()
+           + switch_pb2.BatchItem(void=switch_pb2.VoidRequest(idempotency_key="v", payment_id="pay_" + "0" * 26))
+           .SerializeToString())
+    body = b"".join(items_field(item) for item in (good, two))
+    response = switch_pb2.BatchResponse.FromString(signed_call(live, "Batch", body))
+    first, second = response.results
+    assert first.authorize.payment.status == T.PAYMENT_STATUS_AUTHORIZED
+    assert second.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert [(v.field, v.description) for v in second.error.field_violations] == [
+        ("operation", "must be exactly one of authorize, capture, void, refund; the item sets several")]
+    assert live.channel_calls("Authorize") + live.channel_calls("Batch") >= 1
+    assert len(live.client().list_payments().payments) == 1
+
+
 # ---- commands built from good input ----------------------------------------------------------------
 
 def token_request(token: str = TOKEN, cvv: str = "", **changes) -> switch_pb2.AuthorizeRequest:

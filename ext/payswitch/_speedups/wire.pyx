@@ -89,6 +89,14 @@ cdef inline uint32_t _tag(uint32_t number, uint32_t wire_type) noexcept nogil:
     return (number << 3) | wire_type
 
 
+cdef inline unsigned int _bit_count(unsigned int bits) noexcept nogil:
+    cdef unsigned int count = 0
+    while bits:
+        bits &= bits - 1
+        count += 1
+    return count
+
+
 # ---- the wire format ------------------------------------------------------------------------------
 
 cdef struct _Text:
@@ -112,6 +120,8 @@ cdef struct _Request:
     _Text payment_id
     _Amount amount
     int method
+    unsigned int method_cases      # a bit per `method` case seen on the wire, 1 << field number
+    unsigned int operation_cases   # a BatchItem's: a bit per `operation` case seen
     bint has_card
     _Text card_number
     uint32_t card_exp_month
@@ -123,6 +133,7 @@ cdef struct _Request:
     _Text card_token
     _Text card_token_cvv
     _Text description
+    bint allow_partial_authorization
     _Text reason
 
 
@@ -397,6 +408,7 @@ cdef cursor _parse_method(cursor p, cursor end, _Request *request, int method, i
     p = _enter(p, end, depth, &sub_end)
     if p == NULL:
         return NULL
+    request.method_cases |= 1u << method
     if request.method != method:
         request.method = method
         if method == _CARD:
@@ -420,6 +432,7 @@ cdef cursor _parse_method(cursor p, cursor end, _Request *request, int method, i
 
 cdef cursor _parse_authorize(cursor p, cursor end, _Request *request, int depth) noexcept nogil:
     cdef uint32_t tag
+    cdef uint64_t value = 0
     while p < end:
         p = _read_tag(p, end, &tag)
         if p == NULL:
@@ -438,6 +451,9 @@ cdef cursor _parse_authorize(cursor p, cursor end, _Request *request, int depth)
             p = _parse_method(p, end, request, _CARD_TOKEN, depth + 1)
         elif tag == _tag(6, _DELIMITED):
             p = _read_text(p, end, &request.description)
+        elif tag == _tag(8, _VARINT):
+            p = _read_varint(p, end, &value)
+            request.allow_partial_authorization = value != 0
         else:
             p = _skip_field(p, end, tag, depth)
         if p == NULL:
@@ -498,9 +514,11 @@ cdef inline cursor _parse_request(cursor p, cursor end, _Request *request, int k
 
 
 cdef cursor _parse_batch_item(cursor p, cursor end, _Request *request, int depth) noexcept nogil:
-    """A BatchItem into `request`, whose kind stays _NO_OPERATION when no case is set."""
+    """A BatchItem into `request`, whose kind stays _NO_OPERATION when no case is set, and becomes it
+    again when more than one case is."""
     cdef uint32_t tag
     cdef int kind
+    cdef unsigned int cases = 0
     cdef cursor sub_end
     while p < end:
         p = _read_tag(p, end, &tag)
@@ -511,6 +529,7 @@ cdef cursor _parse_batch_item(cursor p, cursor end, _Request *request, int depth
             p = _enter(p, end, depth + 1, &sub_end)
             if p == NULL:
                 return NULL
+            cases |= 1u << kind
             if request.kind != kind:
                 memset(request, 0, sizeof(_Request))
             p = _parse_request(p, sub_end, request, kind, depth + 1)
@@ -518,6 +537,9 @@ cdef cursor _parse_batch_item(cursor p, cursor end, _Request *request, int depth
             p = _skip_field(p, end, tag, depth)
         if p == NULL:
             return NULL
+    request.operation_cases = cases
+    if _bit_count(cases) > 1:
+        request.kind = _NO_OPERATION
     return p
 
 
@@ -556,6 +578,7 @@ cdef class AuthorizeFields:
     cdef readonly bint has_exponent
     cdef readonly unsigned int exponent
     cdef readonly str method
+    cdef readonly unsigned int method_cases
     cdef readonly str card_number
     cdef readonly unsigned int card_exp_month
     cdef readonly unsigned int card_exp_year
@@ -566,10 +589,12 @@ cdef class AuthorizeFields:
     cdef readonly str card_token
     cdef readonly str card_token_cvv
     cdef readonly str description
+    cdef readonly bint allow_partial_authorization
 
     def __init__(self, idempotency_key, merchant_reference, has_amount, amount_minor, currency, has_exponent,
-                 exponent, method, card_number, card_exp_month, card_exp_year, card_cvv, card_holder_name,
-                 wallet_provider, wallet_token, card_token, card_token_cvv, description):
+                 exponent, method, method_cases, card_number, card_exp_month, card_exp_year, card_cvv,
+                 card_holder_name, wallet_provider, wallet_token, card_token, card_token_cvv, description,
+                 allow_partial_authorization):
         self.idempotency_key = idempotency_key
         self.merchant_reference = merchant_reference
         self.has_amount = has_amount
@@ -578,6 +603,7 @@ cdef class AuthorizeFields:
         self.has_exponent = has_exponent
         self.exponent = exponent
         self.method = method
+        self.method_cases = method_cases
         self.card_number = card_number
         self.card_exp_month = card_exp_month
         self.card_exp_year = card_exp_year
@@ -588,6 +614,7 @@ cdef class AuthorizeFields:
         self.card_token = card_token
         self.card_token_cvv = card_token_cvv
         self.description = description
+        self.allow_partial_authorization = allow_partial_authorization
 
     def __repr__(self):
         return describe_fields(self)
@@ -706,9 +733,13 @@ cdef class TokenizeFields:
 @cython.final
 @cython.no_gc
 cdef class NoOperation:
-    """A batch item whose `operation` oneof is not set."""
+    """A batch item whose `operation` oneof is not set, or set to more than one case."""
 
     kind = None
+    cdef readonly unsigned int operation_cases
+
+    def __init__(self, operation_cases=0):
+        self.operation_cases = operation_cases
 
     def __repr__(self):
         return describe_fields(self)
@@ -732,6 +763,8 @@ cdef AuthorizeFields _authorize_fields(const _Request *request):
     fields.has_exponent = request.amount.has_exponent
     fields.exponent = request.amount.exponent
     fields.description = _text(&request.description)
+    fields.allow_partial_authorization = request.allow_partial_authorization
+    fields.method_cases = _bit_count(request.method_cases)
     if request.method == _CARD:
         fields.method = _METHOD_CARD
         fields.card_number = _text(&request.card_number)
@@ -810,7 +843,9 @@ cdef object _fields(const _Request *request):
         return _refund_fields(request)
     if request.kind == _TOKENIZE:
         return _tokenize_fields(request)
-    return NoOperation.__new__(NoOperation)
+    cdef NoOperation nothing = NoOperation.__new__(NoOperation)
+    nothing.operation_cases = _bit_count(request.operation_cases)
+    return nothing
 
 
 # ---- decoding -------------------------------------------------------------------------------------
@@ -1213,6 +1248,9 @@ cdef object _own(object fields, type own_type):
     return own_type(*[getattr(fields, name) for name in FIELD_NAMES[own_type.kind]])
 
 
+cdef str _SEVERAL_METHODS = "must be exactly one of card, wallet or card_token; the request sets several"
+
+
 def validate_authorize(fields, long long year, long long month) -> dict:
     """`year` and `month` are today's, for the card expiry check."""
     cdef AuthorizeFields request = _own(fields, AuthorizeFields)
@@ -1230,6 +1268,8 @@ def validate_authorize(fields, long long year, long long month) -> dict:
         _check_money(violations, request.currency, request.amount_minor, request.has_exponent, request.exponent)
     if method is None:
         _add(violations, "method", "one of card, wallet or card_token is required")
+    elif request.method_cases > 1:
+        _add(violations, "method", _SEVERAL_METHODS)
     elif method == _METHOD_CARD:
         _check_card(violations, request.card_number, request.card_exp_month, request.card_exp_year, request.card_cvv,
                     request.card_holder_name, year, month, False)

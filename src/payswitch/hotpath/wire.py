@@ -7,15 +7,18 @@ were first written in.
 
 Decoding gives exactly what `switch_pb2.X.FromString` gives for the same bytes (defaults for absent
 fields, the last value of a repeated scalar, merged repeats of a submessage, the last case of a oneof,
-unknown fields skipped), flattened into one object per request:
+unknown fields skipped), flattened into one object per request, plus what a message object cannot
+show: how many distinct cases of a oneof the bytes set, since a request naming two payment methods (or a
+batch item two operations) is refused rather than read as its last one:
 
     every operation   kind ("authorize", "capture", "void", "refund"), idempotency_key
-    authorize         merchant_reference, description
+    authorize         merchant_reference, description, allow_partial_authorization
     capture, refund   payment_id
     refund            reason
     with an amount    has_amount (whether `amount` was present), amount_minor, currency,
                       has_exponent (whether `amount.exponent` was present), exponent
-    authorize         method: "card", "wallet", "card_token" or None (the oneof's case);
+    authorize         method: "card", "wallet", "card_token" or None (the oneof's last case);
+                      method_cases: how many distinct cases the bytes set (0 to 3);
                       card_number, card_exp_month, card_exp_year, card_cvv, card_holder_name;
                       wallet_provider, wallet_token; card_token, card_token_cvv
                       (each case's fields keep their defaults unless that case is set)
@@ -23,7 +26,8 @@ unknown fields skipped), flattened into one object per request:
                       card_exp_month, card_exp_year, card_cvv, card_holder_name (the card's fields
                       under authorize's names, so one set of card rules serves both)
 
-A batch item with no operation decodes to a NoOperation, whose kind is None. WireError is raised
+A batch item with no operation, or with more than one distinct operation, decodes to a NoOperation,
+whose kind is None and whose operation_cases says how many it set. WireError is raised
 exactly when FromString raises DecodeError. The validate_* functions return the violations (field path
 -> description; empty when valid) of server/validation.py's rules, in the order it finds them.
 
@@ -36,6 +40,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from google.protobuf import empty_pb2, unknown_fields
 from google.protobuf.message import DecodeError
 
 from ..payments.cards import luhn_valid
@@ -45,16 +50,16 @@ from ..v1 import switch_pb2
 #: The attributes of each kind's field object besides `kind`, in declaration order.
 FIELD_NAMES: dict[str | None, tuple[str, ...]] = {
     "authorize": ("idempotency_key", "merchant_reference", "has_amount", "amount_minor", "currency",
-                  "has_exponent", "exponent", "method", "card_number", "card_exp_month", "card_exp_year",
-                  "card_cvv", "card_holder_name", "wallet_provider", "wallet_token", "card_token",
-                  "card_token_cvv", "description"),
+                  "has_exponent", "exponent", "method", "method_cases", "card_number", "card_exp_month",
+                  "card_exp_year", "card_cvv", "card_holder_name", "wallet_provider", "wallet_token", "card_token",
+                  "card_token_cvv", "description", "allow_partial_authorization"),
     "capture": ("idempotency_key", "payment_id", "has_amount", "amount_minor", "currency", "has_exponent",
                 "exponent"),
     "void": ("idempotency_key", "payment_id"),
     "refund": ("idempotency_key", "payment_id", "has_amount", "amount_minor", "currency", "has_exponent",
                "exponent", "reason"),
     "tokenize": ("has_card", "card_number", "card_exp_month", "card_exp_year", "card_cvv", "card_holder_name"),
-    None: (),
+    None: ("operation_cases",),
 }
 
 #: Left out of every repr: they must never reach a log line.
@@ -116,6 +121,7 @@ class AuthorizeFields(_FieldsBase):
     has_exponent: bool
     exponent: int
     method: str | None
+    method_cases: int
     card_number: str
     card_exp_month: int
     card_exp_year: int
@@ -126,6 +132,7 @@ class AuthorizeFields(_FieldsBase):
     card_token: str
     card_token_cvv: str
     description: str
+    allow_partial_authorization: bool
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
@@ -173,9 +180,10 @@ class TokenizeFields(_FieldsBase):
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
 class NoOperation(_FieldsBase):
-    """A batch item whose `operation` oneof is not set."""
+    """A batch item whose `operation` oneof is not set, or set to more than one case."""
 
     kind: ClassVar[None] = None
+    operation_cases: int = 0
 
 
 # ---- decoding -------------------------------------------------------------------------------------
@@ -194,13 +202,33 @@ def _amount(request) -> tuple:
     return True, amount.amount_minor, amount.currency, amount.HasField("exponent"), amount.exponent
 
 
-def _authorize_fields(request) -> AuthorizeFields:
+_DELIMITED = 2
+_METHOD_NUMBERS = frozenset(field.number for field in
+                            switch_pb2.AuthorizeRequest.DESCRIPTOR.oneofs_by_name["method"].fields)
+_OPERATION_NUMBERS = frozenset(field.number for field in
+                               switch_pb2.BatchItem.DESCRIPTOR.oneofs_by_name["operation"].fields)
+
+
+def _top_level_fields(body: bytes) -> list:
+    """(number, wire type, data) of each field of well-formed message bytes, in wire order: protobuf
+    keeps every field of bytes parsed as Empty as an unknown one."""
+    return [(field.field_number, field.wire_type, field.data)
+            for field in unknown_fields.UnknownFieldSet(empty_pb2.Empty.FromString(body))]
+
+
+def _cases(fields: list, numbers: frozenset) -> int:
+    """How many distinct members of a oneof (its field numbers) the fields set."""
+    return len({number for number, wire_type, _ in fields if wire_type == _DELIMITED and number in numbers})
+
+
+def _authorize_fields(request, body: bytes) -> AuthorizeFields:
     # An unset case reads as its message's defaults, so only the chosen case contributes values.
     card, wallet, card_token = request.card, request.wallet, request.card_token
     return AuthorizeFields(request.idempotency_key, request.merchant_reference, *_amount(request),
-                           request.WhichOneof("method"), card.number, card.exp_month, card.exp_year, card.cvv,
-                           card.holder_name, wallet.provider, wallet.token, card_token.token, card_token.cvv,
-                           request.description)
+                           request.WhichOneof("method"), _cases(_top_level_fields(body), _METHOD_NUMBERS),
+                           card.number, card.exp_month, card.exp_year, card.cvv, card.holder_name, wallet.provider,
+                           wallet.token, card_token.token, card_token.cvv, request.description,
+                           request.allow_partial_authorization)
 
 
 def _capture_fields(request) -> CaptureFields:
@@ -216,7 +244,7 @@ def _refund_fields(request) -> RefundFields:
 
 
 def decode_authorize(body: bytes) -> AuthorizeFields:
-    return _authorize_fields(_parse(switch_pb2.AuthorizeRequest, body))
+    return _authorize_fields(_parse(switch_pb2.AuthorizeRequest, body), bytes(body))
 
 
 def decode_capture(body: bytes) -> CaptureFields:
@@ -238,16 +266,30 @@ def decode_tokenize(body: bytes) -> TokenizeFields:
                           card.holder_name)
 
 
-_ITEM_FIELDS = {"authorize": _authorize_fields, "capture": _capture_fields, "void": _void_fields,
-                "refund": _refund_fields}
+_ITEM_FIELDS = {"capture": _capture_fields, "void": _void_fields, "refund": _refund_fields}
 
 
 def decode_batch(body: bytes) -> list:
-    """One field object per BatchRequest item, in order; NoOperation for an item with none set."""
+    """One field object per BatchRequest item, in order; NoOperation for an item with none set or more
+    than one."""
+    request = _parse(switch_pb2.BatchRequest, body)
+    item_bodies = [data for number, wire_type, data in _top_level_fields(bytes(body))
+                   if number == 1 and wire_type == _DELIMITED]
     items = []
-    for item in _parse(switch_pb2.BatchRequest, body).items:
+    for item, item_body in zip(request.items, item_bodies, strict=True):
         operation = item.WhichOneof("operation")
-        items.append(NoOperation() if operation is None else _ITEM_FIELDS[operation](getattr(item, operation)))
+        item_fields = _top_level_fields(item_body)
+        cases = _cases(item_fields, _OPERATION_NUMBERS)
+        if operation is None or cases > 1:
+            items.append(NoOperation(cases))
+        elif operation == "authorize":
+            # The authorize case as parsed: its occurrences merged, as protobuf concatenates them.
+            number = item.DESCRIPTOR.fields_by_name["authorize"].number
+            authorize_body = b"".join(data for field, wire_type, data in item_fields
+                                      if field == number and wire_type == _DELIMITED)
+            items.append(_authorize_fields(item.authorize, authorize_body))
+        else:
+            items.append(_ITEM_FIELDS[operation](getattr(item, operation)))
     return items
 
 
@@ -354,7 +396,10 @@ def validate_authorize(fields, year: int, month: int) -> dict[str, str]:
     if _check(violations, fields.has_amount, "amount", "is required"):
         _money(violations, fields)
     method = fields.method
-    if method == "card":
+    if fields.method_cases > 1:
+        _check(violations, False, "method", "must be exactly one of card, wallet or card_token; the request sets "
+                                            "several")
+    elif method == "card":
         _card(violations, fields, (year, month))
     elif method == "wallet":
         _wallet(violations, fields)

@@ -49,6 +49,7 @@ class AuthorizeCommand:
     wallet: WalletDetails | None
     description: str
     card_token: TokenReference | None = None
+    allow_partial_authorization: bool = False
 
     def fingerprint(self) -> bytes:
         if self.card_token is not None:
@@ -60,8 +61,10 @@ class AuthorizeCommand:
         else:
             token = self.wallet.token.reveal()
             method = ("wallet", self.wallet.provider, token[:6], token[-4:], len(token))
+        # The flag enters only when set, so the keys stored before it existed keep their fingerprints.
+        partial = ("allow_partial_authorization",) if self.allow_partial_authorization else ()
         return _fingerprint("Authorize", self.merchant_reference, *_money_parts(self.amount), *method,
-                            self.description)
+                            self.description, *partial)
 
 
 @dataclass(frozen=True, slots=True)

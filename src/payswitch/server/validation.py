@@ -85,7 +85,7 @@ def _authorize(merchant_id: str, fields, year_month: tuple[int, int]) -> Authori
     elif method == "card_token":
         card_token = TokenReference(fields.card_token, Sensitive(fields.card_token_cvv))
     return AuthorizeCommand(merchant_id, fields.idempotency_key, fields.merchant_reference, _amount(fields), card,
-                            wallet, fields.description, card_token)
+                            wallet, fields.description, card_token, fields.allow_partial_authorization)
 
 
 def _capture(merchant_id: str, fields) -> CaptureCommand:
@@ -104,6 +104,7 @@ def _refund(merchant_id: str, fields) -> RefundCommand:
 
 
 _MISSING_OPERATION = {"operation": "is required: one of authorize, capture, void, refund"}
+_SEVERAL_OPERATIONS = {"operation": "must be exactly one of authorize, capture, void, refund; the item sets several"}
 
 
 def command_from_fields(merchant_id: str, fields, year_month: tuple[int, int]):
@@ -121,6 +122,8 @@ def command_from_fields(merchant_id: str, fields, year_month: tuple[int, int]):
         return _void(merchant_id, fields)
     if kind == "refund":
         return _refund(merchant_id, fields)
+    if fields.operation_cases > 1:
+        raise InvalidRequest(dict(_SEVERAL_OPERATIONS))
     raise InvalidRequest(dict(_MISSING_OPERATION))
 
 
