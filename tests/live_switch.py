@@ -45,10 +45,11 @@ class LiveSwitch:
                  channels: tuple[str, ...] = ("sim",), unreachable: tuple[str, ...] = (), routing: str | None = None,
                  resolver: ResolverConfig = ResolverConfig(), admin_token: str | None = None,
                  limits: ServerLimits = ServerLimits(), tls=None, master_key=None, risk: str | None = None,
-                 **channel_settings):
+                 external: dict[str, str] | None = None, **channel_settings):
         """`channels` each get a simulator served on its own port; `unreachable` channels point at a
-        port where nothing listens (until `revive` starts a simulator there). `routing` is the text of
-        a routing file; merchants default to the first channel."""
+        port where nothing listens (until `revive` starts a simulator there); `external` channels are
+        served elsewhere (a channel process), by name and address. `routing` is the text of a routing
+        file; merchants default to the first channel."""
         self.folder = folder
         self.database = str(folder / "switch.db")
         self.secrets = {merchant: secrets.token_bytes(32) for merchant in self.MERCHANTS}
@@ -57,6 +58,7 @@ class LiveSwitch:
         self.clock = clock
         self.channel_names = channels
         self.unreachable = unreachable
+        self.external = dict(external or {})
         self.routing_path = None
         if routing is not None:
             self.routing_path = folder / "routes.toml"
@@ -93,12 +95,13 @@ class LiveSwitch:
             ports[name] = await self._serve_simulator(name, 0)
         self.unreachable_ports = {name: free_port() for name in self.unreachable}
         ports.update(self.unreachable_ports)
-        self.simulator = self.simulators[self.channel_names[0]]
+        targets = {name: f"127.0.0.1:{port}" for name, port in ports.items()} | self.external
+        self.simulator = self.simulators.get(self.channel_names[0]) if self.channel_names else None
         config = SwitchConfig(
             listen="127.0.0.1:0", database=self.database, grace_seconds=2,
-            channels=tuple(ChannelConfig(name, f"127.0.0.1:{port}", self.channel_timeout_ms, **self.channel_settings)
-                           for name, port in ports.items()),
-            merchants=tuple(MerchantConfig(m, self.channel_names[0], (SigningKey("k1", s),))
+            channels=tuple(ChannelConfig(name, target, self.channel_timeout_ms, **self.channel_settings)
+                           for name, target in targets.items()),
+            merchants=tuple(MerchantConfig(m, next(iter(targets)), (SigningKey("k1", s),))
                             for m, s in self.secrets.items()),
             routing=self.routing_path, risk=self.risk_path, resolver=self.resolver, limits=self.limits, tls=self.tls,
             admin=None if self.admin_token is None else AdminConfig(hashlib.sha256(self.admin_token.encode()).digest()))

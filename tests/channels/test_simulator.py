@@ -23,22 +23,37 @@ async def rejection(coroutine) -> ChannelRejected:
 
 
 def test_documented_card_table():
-    assert {number: (b.kind, b.decline_code) for number, b in TEST_CARDS.items()} == {
-        "4242424242424242": ("approve", ""),
-        "5555555555554444": ("approve", ""),
-        "378282246310005": ("approve", ""),
-        "4000000000000002": ("decline", "do_not_honor"),
-        "4000000000009995": ("decline", "insufficient_funds"),
-        "4000000000000069": ("decline", "expired_card"),
-        "4000000000000119": ("error", ""),
-        "4000000000000259": ("timeout", ""),
+    assert {number: (b.kind, b.decline_code, b.partial) for number, b in TEST_CARDS.items()} == {
+        "4242424242424242": ("approve", "", False),
+        "5555555555554444": ("approve", "", False),
+        "378282246310005": ("approve", "", False),
+        "4000000000000002": ("decline", "do_not_honor", False),
+        "4000000000009995": ("decline", "insufficient_funds", False),
+        "4000000000000069": ("decline", "expired_card", False),
+        "4000000000000119": ("error", "", False),
+        "4000000000000259": ("timeout", "", False),
+        "4000000000000325": ("approve", "", True),
+        "4000000000000333": ("timeout", "", True),
     }
-    assert {token: (b.kind, b.decline_code) for token, b in TEST_WALLET_TOKENS.items()} == {
-        "tok_decline": ("decline", "do_not_honor"),
-        "tok_insufficient": ("decline", "insufficient_funds"),
-        "tok_error": ("error", ""),
-        "tok_timeout": ("timeout", ""),
+    assert {token: (b.kind, b.decline_code, b.partial) for token, b in TEST_WALLET_TOKENS.items()} == {
+        "tok_decline": ("decline", "do_not_honor", False),
+        "tok_insufficient": ("decline", "insufficient_funds", False),
+        "tok_error": ("error", "", False),
+        "tok_timeout": ("timeout", "", False),
+        "tok_partial": ("approve", "", True),
     }
+
+
+def test_the_partial_card_approves_half_rounded_up_and_bounds_captures_by_it():
+    async def scenario():
+        simulator = ChannelSimulator()
+        result = await simulator.authorize(authorize(number="4000000000000325", amount_minor=1001))
+        assert (result.outcome, result.amount.amount_minor, result.amount.currency) == (APPROVED, 501, "USD")
+        rejected = await rejection(simulator.capture(capture("cap_1", amount_minor=502)))
+        assert rejected.code == "OUT_OF_RANGE"
+        assert (await simulator.capture(capture("cap_2", amount_minor=501))).outcome == APPROVED
+
+    asyncio.run(scenario())
 
 
 def test_approved_result_echoes_reference_and_amount():

@@ -19,7 +19,7 @@ def payment(payment_id, status, amount=1_000, captured=0, refunded=0) -> Payment
         amount_minor=amount, captured_minor=captured, refunded_minor=refunded, channel=CHANNEL,
         method=MethodSummary(kind="card", card_bin="424242", card_last4="4242"), authorization_id="",
         decline_code="", decline_message="", pending_operation_id=None, version=1, created_at_us=1,
-        updated_at_us=1)
+        updated_at_us=1, requested_minor=amount)
 
 
 def authorized(payment_id, amount=1_000):

@@ -26,7 +26,7 @@ def payment(payment_id="p-1", *, merchant_id=MERCHANT, created_at_us=1_000, vers
         channel="sim", method=MethodSummary(kind="card", card_bin="424242", card_last4="4242", exp_month=12,
                                             exp_year=2031, scheme="visa"),
         authorization_id="auth-1", decline_code="", decline_message="", pending_operation_id=None,
-        version=version, created_at_us=created_at_us, updated_at_us=created_at_us)
+        version=version, created_at_us=created_at_us, updated_at_us=created_at_us, requested_minor=1_250)
     values.update(fields)
     return PaymentRecord(**values)
 
@@ -69,13 +69,17 @@ def test_every_field_round_trips(tmp_path):
                      decline_code="05", decline_message="do not honour", pending_operation_id="o-9", version=4,
                      created_at_us=1_700_000_000_123_456, updated_at_us=1_700_000_000_999_999,
                      method=MethodSummary(kind="wallet", card_bin="411111", card_last4="1111", exp_month=2,
-                                          exp_year=2030, scheme="visa", wallet_provider="apple_pay"))
+                                          exp_year=2030, scheme="visa", wallet_provider="apple_pay"),
+                     requested_minor=10_000_000_000_000, partial_authorization=True)
     op = operation(kind=OperationKind.REFUND, status=OperationStatus.DECLINED, amount_minor=2_000,
                    decline_code="51", decline_message="insufficient funds", created_at_us=5, updated_at_us=6)
+    started = operation("o-2", kind=OperationKind.REVERSAL, status=OperationStatus.PENDING, created_at_us=7,
+                        updated_at_us=7)
     record = idempotency(state=IdempotencyState.DONE, response=b"\x08\x01response")
 
     async def scenario(store):
-        await store.apply(Change(payment=stored, operation=op, postings=hold_postings(), idempotency=record))
+        await store.apply(Change(payment=stored, operation=op, next_operation=started, postings=hold_postings(),
+                                 idempotency=record))
         return (await store.get_payment(MERCHANT, "p-1"), await store.get_operations("p-1"),
                 await store.get_idempotency(MERCHANT, "idem-1"), await store.ledger_balances(),
                 await store.get_payment("another-merchant", "p-1"), await store.get_idempotency(MERCHANT, "nope"))
@@ -83,7 +87,7 @@ def test_every_field_round_trips(tmp_path):
     got_payment, got_operations, got_idempotency, balances, foreign, missing = run_with_store(
         tmp_path / "s.db", scenario)
     assert got_payment == stored
-    assert got_operations == [op]
+    assert got_operations == [op, started]
     assert got_idempotency == record
     assert balances == [AccountBalance("p-1", "channel:sim:authorized", "EUR", 1_250),
                         AccountBalance("p-1", f"merchant:{MERCHANT}:authorized", "EUR", -1_250)]
@@ -214,7 +218,8 @@ def test_data_survives_close_and_reopen(tmp_path):
         assert totals == LedgerTotals(transactions=1, postings=2)
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT version, name FROM schema_migrations").fetchall() == [
-            (1, "initial"), (2, "routing_and_pending"), (3, "signing_keys"), (4, "card_vault"), (5, "risk_decisions")]
+            (1, "initial"), (2, "routing_and_pending"), (3, "signing_keys"), (4, "card_vault"), (5, "risk_decisions"),
+                (6, "partial_authorizations")]
 
 
 def test_close_commits_what_was_queued(tmp_path):
@@ -342,7 +347,8 @@ def test_a_transaction_that_cannot_start_fails_its_whole_batch_and_the_store_rec
 def test_migrations_are_discovered_from_the_package_and_guarded(tmp_path):
     found = migrations.discover()
     assert [(m.version, m.name) for m in found] == [
-        (1, "initial"), (2, "routing_and_pending"), (3, "signing_keys"), (4, "card_vault"), (5, "risk_decisions")]
+        (1, "initial"), (2, "routing_and_pending"), (3, "signing_keys"), (4, "card_vault"), (5, "risk_decisions"),
+                (6, "partial_authorizations")]
     assert (files("payswitch.store") / "migrations" / "001_initial.sql").is_file()
 
     applied = {m.version: m.checksum for m in found}
@@ -474,7 +480,7 @@ def test_a_database_of_the_first_schema_is_migrated_and_keeps_its_payments(tmp_p
     path = tmp_path / "old.db"
     first = migrations.discover()[0]
     old = payment()
-    values = sqlite_store._payment_values(old)[:-5]  # the first schema has no routing, token or risk columns
+    values = sqlite_store._payment_values(old)[:-7]  # the first schema has no routing, token, risk or partial columns
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute(migrations.SCHEMA_MIGRATIONS_DDL)

@@ -31,6 +31,9 @@ class ChannelResponse:
     # For DECLINED and FAILED: a machine-readable reason ("insufficient_funds", "channel_error", ...).
     decline_code: str = ""
     message: str = ""
+    # The amount the channel says it acted on (ChannelResult.amount); None when it said none.
+    amount_minor: int | None = None
+    currency: str = ""
 
 
 #: The operations a Batch may carry, by request type; each name is both the ChannelClient method and

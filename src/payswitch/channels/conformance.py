@@ -259,6 +259,17 @@ class Probe:
         if answer.code != code:
             raise CheckFailed(f"{step}: expected {code}, got {answer.describe()}{why}")
 
+    def expect_amount(self, step: str, result: channel_pb2.ChannelResult, amount_minor: int) -> None:
+        """The result names the amount acted on, `amount_minor` of the suite's currency: the switch
+        records no amount its channel did not confirm."""
+        if not result.HasField("amount"):
+            raise CheckFailed(f"{step}: the APPROVED result carries no amount; the switch records only the amount "
+                              f"a channel says it acted on")
+        acted = (result.amount.amount_minor, result.amount.currency)
+        if acted != (amount_minor, self.options.currency):
+            raise CheckFailed(f"{step}: result.amount {acted[0]} {_short(acted[1])} differs from the {amount_minor} "
+                              f"{self.options.currency} acted on")
+
     @staticmethod
     def expect_same(step: str, first: channel_pb2.ChannelResult, again: channel_pb2.ChannelResult,
                     meaning: str = "the channel acted twice") -> None:
@@ -294,12 +305,9 @@ def _short(text: str) -> str:
 async def authorize_approved(probe: Probe) -> str:
     reference = probe.reference()
     result = probe.expect_outcome("authorize", await probe.authorize(reference), APPROVED, reference)
-    amount = "no amount in the result"
+    amount = "no amount in the result (see amount_echoed)"
     if result.HasField("amount"):
-        sent = probe.money()
-        if (result.amount.amount_minor, result.amount.currency) != (sent.amount_minor, sent.currency):
-            raise CheckFailed(f"authorize: result.amount {result.amount.amount_minor} {_short(result.amount.currency)} "
-                              f"differs from the {sent.amount_minor} {sent.currency} sent")
+        probe.expect_amount("authorize", result, probe.options.amount_minor)
         amount = "amount echoed"
     return f"APPROVED {_short(result.channel_reference)}, reference echoed, {amount}"
 
@@ -573,6 +581,26 @@ async def changed_repeat_refused(probe: Probe) -> str:
         raise CheckFailed(f"inquire after the changed repeat: amount {found.amount.amount_minor}, expected the first "
                           f"{probe.options.amount_minor}")
     return "changed repeat refused FAILED_PRECONDITION; Inquire still reports the first authorization"
+
+
+@check("amount_echoed",
+       "Every APPROVED Authorize, Capture, Refund and Void result names the amount it acted on.")
+async def amount_echoed(probe: Probe) -> str:
+    amount = probe.options.amount_minor
+    authorization, approved = await probe.approved_authorization()
+    probe.expect_amount("authorize", approved, amount)
+    captured = max(1, amount * 3 // 5)
+    refunded = max(1, captured // 3)
+    capture, refund = probe.reference(), probe.reference()
+    probe.expect_amount(f"capture {captured} of {amount}", probe.expect_outcome(
+        f"capture {captured} of {amount}", await probe.capture(capture, authorization, captured), APPROVED, capture),
+        captured)
+    probe.expect_amount(f"refund {refunded}", probe.expect_outcome(
+        f"refund {refunded}", await probe.refund(refund, authorization, refunded), APPROVED, refund), refunded)
+    voided, _ = await probe.approved_authorization()
+    void = probe.reference()
+    probe.expect_amount("void", probe.expect_outcome("void", await probe.void(void, voided), APPROVED, void), amount)
+    return f"authorize {amount}, capture {captured}, refund {refunded} and void {amount} each echoed"
 
 
 # -- running --------------------------------------------------------------------------------------------

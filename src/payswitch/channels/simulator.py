@@ -20,11 +20,15 @@ Outcomes of Authorize by test card number:
     4000000000000119  INTERNAL error: the channel failed before acting
     4000000000000259  APPROVED and recorded (Inquire reports it), then the reply is held for
                       `timeout_delay_s` so the caller's deadline expires: an unknown outcome
+    4000000000000325  APPROVED for half the amount, rounded up (a partial approval: the result's
+                      `amount` says what was approved, and captures are bounded by it)
+    4000000000000333  the partial approval of 4000000000000325, with the timeout card's held reply
     any other number  APPROVED
     ================  ==========================================================================
 
 Wallet tokens: "tok_decline" DECLINED "do_not_honor", "tok_insufficient" DECLINED
-"insufficient_funds", "tok_error" INTERNAL, "tok_timeout" like the timeout card, any other APPROVED.
+"insufficient_funds", "tok_error" INTERNAL, "tok_timeout" like the timeout card, "tok_partial" like the
+partial card, any other APPROVED. Every APPROVED result echoes in `amount` what it acted on.
 
 Capture, Void and Refund depend only on the authorization's state: capture at most the authorized
 amount (OUT_OF_RANGE over it) and only once; void only before capture; refunds in total at most the
@@ -92,6 +96,7 @@ class AuthorizationBehaviour:
     kind: str  # "approve", "decline", "error" or "timeout"
     decline_code: str = ""
     decline_message: str = ""
+    partial: bool = False  # approves half the amount, rounded up
 
 
 APPROVE = AuthorizationBehaviour("approve")
@@ -100,6 +105,8 @@ ERROR = AuthorizationBehaviour("error")
 DO_NOT_HONOR = AuthorizationBehaviour("decline", "do_not_honor", "the issuer declined the authorization")
 INSUFFICIENT_FUNDS = AuthorizationBehaviour("decline", "insufficient_funds", "insufficient funds")
 EXPIRED_CARD = AuthorizationBehaviour("decline", "expired_card", "the card has expired")
+PARTIAL = AuthorizationBehaviour("approve", partial=True)
+PARTIAL_TIMEOUT = AuthorizationBehaviour("timeout", partial=True)
 
 #: Authorization outcome by card number; any number not listed is approved.
 TEST_CARDS: dict[str, AuthorizationBehaviour] = {
@@ -111,6 +118,8 @@ TEST_CARDS: dict[str, AuthorizationBehaviour] = {
     "4000000000000069": EXPIRED_CARD,
     "4000000000000119": ERROR,
     "4000000000000259": TIMEOUT,
+    "4000000000000325": PARTIAL,
+    "4000000000000333": PARTIAL_TIMEOUT,
 }
 
 #: Authorization outcome by wallet token; any token not listed is approved.
@@ -119,6 +128,7 @@ TEST_WALLET_TOKENS: dict[str, AuthorizationBehaviour] = {
     "tok_insufficient": INSUFFICIENT_FUNDS,
     "tok_error": ERROR,
     "tok_timeout": TIMEOUT,
+    "tok_partial": PARTIAL,
 }
 
 _APPROVED = channel_pb2.CHANNEL_OUTCOME_APPROVED
@@ -429,6 +439,10 @@ class ChannelSimulator:
             return result, False
         result.outcome = _APPROVED
         result.message = "approved"
+        if behaviour.partial:
+            amount = Money(amount.amount_minor - amount.amount_minor // 2, amount.currency)
+            result.amount.amount_minor = amount.amount_minor
+            result.message = "partially approved"
         self._authorizations[request.reference] = _Authorization(amount)
         return result, behaviour.kind == "timeout"
 

@@ -12,7 +12,9 @@ module, the simulator and the in-process client need no grpc import.
 
 Operations (Authorize, Capture, Void, Refund):
 
-    OK, outcome APPROVED / DECLINED      APPROVED / DECLINED (decline_code from the channel)
+    OK, outcome APPROVED / DECLINED      APPROVED / DECLINED (decline_code from the channel; for
+                                         APPROVED the `amount` acted on, which the payment service
+                                         judges against what it asked, processing/settlement.py)
     OK, any other outcome or a reply     UNKNOWN (the channel answered but did not say what it did)
       for another reference
     INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE, NOT_FOUND, ALREADY_EXISTS,
@@ -131,7 +133,11 @@ def classify_result(result: object, reference: str) -> ChannelResponse:
             message="channel answered for another reference; outcome unknown",
         )
     if result.outcome == channel_pb2.CHANNEL_OUTCOME_APPROVED:
-        return ChannelResponse(Outcome.APPROVED, result.channel_reference, message=safe_message(result.message))
+        acted_on = {}
+        if result.HasField("amount"):
+            acted_on = {"amount_minor": result.amount.amount_minor, "currency": result.amount.currency}
+        return ChannelResponse(Outcome.APPROVED, result.channel_reference, message=safe_message(result.message),
+                               **acted_on)
     if result.outcome == channel_pb2.CHANNEL_OUTCOME_DECLINED:
         return ChannelResponse(
             Outcome.DECLINED,

@@ -15,13 +15,14 @@ def _money(amount_minor: int | None, currency: str | None) -> types_pb2.Money | 
 
 def authorize_request(amount_minor: int, currency: str, *, card: types_pb2.Card | None = None,
                       wallet: types_pb2.Wallet | None = None, card_token: switch_pb2.CardToken | None = None,
-                      merchant_reference: str, description: str = "",
-                      idempotency_key: str | None = None) -> switch_pb2.AuthorizeRequest:
-    """Exactly one of `card`, `wallet` or `card_token` (a token from Tokenize, with this payment's CVV)."""
+                      merchant_reference: str, description: str = "", idempotency_key: str | None = None,
+                      allow_partial_authorization: bool = False) -> switch_pb2.AuthorizeRequest:
+    """Exactly one of `card`, `wallet` or `card_token` (a token from Tokenize, with this payment's CVV).
+    With `allow_partial_authorization` the payment may be authorized for less than asked."""
     return switch_pb2.AuthorizeRequest(
         idempotency_key=idempotency_key or new_idempotency_key(), merchant_reference=merchant_reference,
         amount=_money(amount_minor, currency), card=card, wallet=wallet, card_token=card_token,
-        description=description)
+        description=description, allow_partial_authorization=allow_partial_authorization)
 
 
 def capture_request(payment_id: str, amount_minor: int | None = None, currency: str | None = None, *,

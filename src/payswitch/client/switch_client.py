@@ -74,11 +74,12 @@ class SwitchClient:
 
     async def authorize(self, amount_minor: int, currency: str, *, card: types_pb2.Card | None = None,
                         wallet: types_pb2.Wallet | None = None, card_token: switch_pb2.CardToken | None = None,
-                        merchant_reference: str, description: str = "",
-                        idempotency_key: str | None = None) -> switch_pb2.AuthorizeResponse:
+                        merchant_reference: str, description: str = "", idempotency_key: str | None = None,
+                        allow_partial_authorization: bool = False) -> switch_pb2.AuthorizeResponse:
         return await self.call("Authorize", requests.authorize_request(
             amount_minor, currency, card=card, wallet=wallet, card_token=card_token,
-            merchant_reference=merchant_reference, description=description, idempotency_key=idempotency_key))
+            merchant_reference=merchant_reference, description=description, idempotency_key=idempotency_key,
+            allow_partial_authorization=allow_partial_authorization))
 
     async def tokenize(self, card: types_pb2.Card) -> switch_pb2.TokenizeResponse:
         """The switch's token for the card (the same one each time for the same number); no CVV."""

@@ -25,6 +25,8 @@ class OperationKind(enum.Enum):
     CAPTURE = "CAPTURE"
     VOID = "VOID"
     REFUND = "REFUND"
+    # The switch's own void of a partial approval the caller did not accept.
+    REVERSAL = "REVERSAL"
 
 
 class OperationStatus(enum.Enum):

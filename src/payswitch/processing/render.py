@@ -78,4 +78,5 @@ def payment(record: PaymentRecord, operations: list[OperationRecord]) -> types_p
         routing_rule=record.routing_rule,
         risk_version=record.risk_version,
         risk_rule=record.risk_rule,
+        requested_minor=record.requested_minor,
     )

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from ..channels.base import ChannelResponse, Outcome
 from ..config import ResolverConfig
 from ..payments.commands import VoidCommand
-from ..payments.errors import PaymentError
+from ..payments.errors import IllegalTransition, PaymentError
 from ..payments.lifecycle import OperationKind
 from ..store.base import OperationRecord, PaymentRecord, PaymentStore
 from ..v1 import channel_pb2
 from .channel_directory import ChannelDirectory
 from .service import PaymentService
+from .settlement import confirmed
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ class PendingResolver:
             self._back_off(progress)
             return False
         async with self._inquiries:
-            response = await binding.client.inquire(
-                channel_pb2.ChannelInquireRequest(reference=operation.operation_id), binding.timeout_s)
+            response = confirmed(operation, await binding.client.inquire(
+                channel_pb2.ChannelInquireRequest(reference=operation.operation_id), binding.timeout_s))
         progress.inquiries += 1
         progress.last_answer = _describe(response)
         if response.outcome is Outcome.UNKNOWN:
@@ -148,6 +149,8 @@ class PendingResolver:
             await self._service.void(command)
             log.info("payment %s: authorization approved after the caller heard PENDING; voided by policy",
                      payment.payment_id)
+        except IllegalTransition:
+            pass  # nothing is held: a partial approval the caller did not accept was reversed instead
         except PaymentError as error:
             log.error("payment %s: voiding the late authorization failed: %s", payment.payment_id, error.reason)
 
@@ -174,7 +177,8 @@ class PendingResolver:
 
 def _describe(response: ChannelResponse) -> str:
     if response.outcome is Outcome.UNKNOWN:
-        return f"unknown ({response.message or 'no answer'})"
+        reason = f"{response.decline_code}: " if response.decline_code else ""
+        return f"unknown ({reason}{response.message or 'no answer'})"
     if response.decline_code:
         return f"{response.outcome.value} {response.decline_code}"
     return response.outcome.value

@@ -43,7 +43,7 @@ from .risk_gate import RiskGate
 from .channel_directory import ChannelDirectory
 from .idempotency import IdempotencyGate
 from .locks import KeyedLocks
-from .settlement import settle
+from .settlement import Settlement, confirmed, settle
 from .store_errors import as_payment_error, checked
 from .vaulted_cards import open_tokens
 
@@ -189,10 +189,9 @@ class PaymentService:
         bind_log_context(payment_id=intent.payment.payment_id)
         budget.require_room()
         judged = self._judged({0: intent}, [command])
-        if isinstance(judged[0], tuple):  # declined by risk: one commit, no channel call
-            change, body = judged[0]
-            await self._commit(change)
-            return body
+        if isinstance(judged[0], Settlement):  # declined by risk: one commit, no channel call
+            await self._commit(judged[0].change)
+            return judged[0].body
         intent = judged[0]
         operation_id = intent.operation.operation_id
         self._sending.add(operation_id)
@@ -206,12 +205,13 @@ class PaymentService:
                     break
                 intent = self._rerouted(intent)
                 await self._commit(intent.change_of_channel)
-            change, body = settle(intent.payment, [], intent.operation, response, intent.idempotency,
-                                  self._clock_us())
-            await self._commit(change)
+            settlement = self._settle(intent.payment, [], intent.operation, response, intent.idempotency)
+            await self._commit(settlement.change)
         finally:
             self._sending.discard(operation_id)
-        return body
+        if settlement.reversal is not None:
+            return await self._reverse(settlement, intent.idempotency, budget)
+        return settlement.body
 
     async def _authorize_many(self, items: list[tuple[AuthorizeCommand, bytes]], budget: Budget) -> list:
         """The batch form of _authorize: the same commits, each one transaction for the whole batch, and
@@ -233,17 +233,17 @@ class PaymentService:
         if intents:
             budget.require_room()
         judged = self._judged(intents, [opened[index] for index in intents])
-        declined = {index: answer for index, answer in judged.items() if isinstance(answer, tuple)}
-        intents = {index: answer for index, answer in judged.items() if not isinstance(answer, tuple)}
+        declined = {index: answer for index, answer in judged.items() if isinstance(answer, Settlement)}
+        intents = {index: answer for index, answer in judged.items() if not isinstance(answer, Settlement)}
         sending = [intent.operation.operation_id for intent in intents.values()]
         self._sending.update(sending)
         try:
             first = {index: intent.change for index, intent in intents.items()}
-            first.update((index, change) for index, (change, _) in declined.items())
+            first.update((index, settlement.change) for index, settlement in declined.items())
             accepted = await self._commit_changes(first, outcomes)
             for index in accepted:
                 if index in declined:
-                    outcomes[index] = declined[index][1]
+                    outcomes[index] = declined[index].body
             active = [index for index in accepted if index in intents]
             responses: dict[int, ChannelResponse] = {}
             while active:
@@ -262,20 +262,28 @@ class PaymentService:
                             responses[index] = response
                 active = await self._commit_changes({index: intent.change_of_channel
                                                      for index, intent in moving.items()}, outcomes)
-            now = self._clock_us()
-            settlements = {index: settle(intents[index].payment, [], intents[index].operation, response,
-                                         intents[index].idempotency, now)
+            settlements = {index: self._settle(intents[index].payment, [], intents[index].operation, response,
+                                               intents[index].idempotency)
                            for index, response in responses.items()}
-            committed = await self._commit_many([change for change, _ in settlements.values()])
-            for (index, (_, body)), error in zip(settlements.items(), committed):
-                outcomes[index] = body if error is None else error
+            committed = await self._commit_many([settlement.change for settlement in settlements.values()])
+            reversing = {}
+            for (index, settlement), error in zip(settlements.items(), committed):
+                if error is not None:
+                    outcomes[index] = error
+                elif settlement.reversal is not None:
+                    reversing[index] = self._reverse(settlement, intents[index].idempotency, budget)
+                else:
+                    outcomes[index] = settlement.body
         finally:
             self._sending.difference_update(sending)
+        reversed_ = await asyncio.gather(*reversing.values(), return_exceptions=True)
+        for index, outcome in zip(reversing, reversed_):
+            outcomes[index] = outcome
         return outcomes
 
     def _judged(self, intents: dict[int, "_AuthorizationIntent"], commands: list[AuthorizeCommand]) -> dict:
         """Each intent with the risk decision recorded on its payment, or for one risk declined, the
-        (Change, response) that records it DECLINED without a channel call. `commands` are the opened
+        Settlement that records it DECLINED without a channel call. `commands` are the opened
         commands of the intents, in the same order."""
         decisions = None if self._risk is None else self._risk.judge_many(commands)
         if decisions is None:
@@ -289,9 +297,9 @@ class PaymentService:
                 continue
             response = ChannelResponse(Outcome.DECLINED, decline_code=decision.reason_code,
                                        message=f"declined by risk rule {decision.rule}")
-            change, body = settle(intent.payment, [], intent.operation, response, intent.idempotency,
-                                  self._clock_us())
-            judged[index] = (dataclasses.replace(change, expected_version=None), body)
+            settlement = self._settle(intent.payment, [], intent.operation, response, intent.idempotency)
+            judged[index] = dataclasses.replace(settlement, change=dataclasses.replace(settlement.change,
+                                                                                       expected_version=None))
         return judged
 
     async def _commit_changes(self, changes: dict[int, Change], outcomes: list) -> list[int]:
@@ -355,8 +363,9 @@ class PaymentService:
             status=PaymentStatus.PENDING, currency=amount.currency, amount_minor=amount.amount_minor,
             captured_minor=0, refunded_minor=0, channel=route.channels[0], method=method,
             authorization_id=operation_id, decline_code="", decline_message="", pending_operation_id=operation_id,
-            version=1, created_at_us=now, updated_at_us=now, routing_version=route.version,
-            routing_rule=route.rule)
+            version=1, created_at_us=now, updated_at_us=now, requested_minor=amount.amount_minor,
+            routing_version=route.version, routing_rule=route.rule,
+            partial_authorization=command.allow_partial_authorization)
         operation = self._new_operation(operation_id, payment_id, OperationKind.AUTHORIZATION, amount.amount_minor,
                                         amount.currency, command.idempotency_key, now)
         idempotency = IdempotencyRecord(command.merchant_id, command.idempotency_key, "Authorize", fingerprint,
@@ -409,11 +418,11 @@ class PaymentService:
             self._sending.add(operation_id)
             try:
                 response = await self._call_channel(call, request, budget.channel_timeout(binding.timeout_s))
-                change, body = settle(pending, operations, operation, response, idempotency, self._clock_us())
-                await self._commit(change)
+                settlement = self._settle(pending, operations, operation, response, idempotency)
+                await self._commit(settlement.change)
             finally:
                 self._sending.discard(operation_id)
-            return body
+            return settlement.body
 
     # -- late outcomes ------------------------------------------------------------------------------
 
@@ -431,20 +440,49 @@ class PaymentService:
             current, operations = await self._load(payment.merchant_id, payment.payment_id)
             pending = next((op for op in operations if op.operation_id == operation_id), None)
             if (current.pending_operation_id != operation_id or pending is None
-                    or pending.status is not OperationStatus.PENDING):
+                    or pending.status is not OperationStatus.PENDING
+                    or confirmed(pending, response).outcome is Outcome.UNKNOWN):
                 return False
             idempotency = await checked(self._store.get_idempotency(current.merchant_id, pending.idempotency_key))
             if idempotency is not None and idempotency.payment_id != current.payment_id:
                 idempotency = None  # the key was purged and reused: leave the newer request's record alone
             earlier = [op for op in operations if op.operation_id != operation_id]
-            change, _ = settle(current, earlier, pending, response, idempotency, self._clock_us())
+            settlement = self._settle(current, earlier, pending, response, idempotency)
             try:
-                await self._store.apply(change)
+                await self._store.apply(settlement.change)
             except StaleWrite:
                 return False  # another process recorded it first
             except StoreError as error:
                 raise as_payment_error(error) from None
-            return True
+        if settlement.reversal is not None:
+            await self._reverse(settlement, idempotency, UNBOUNDED)
+        return True
+
+    # -- partial approvals the caller did not accept ---------------------------------------------------
+
+    def _settle(self, payment, earlier, operation, response, idempotency) -> Settlement:
+        return settle(payment, earlier, operation, response, idempotency, self._clock_us(), self._ids.operation_id)
+
+    async def _reverse(self, settlement: Settlement, idempotency: IdempotencyRecord | None, budget: Budget) -> bytes:
+        """Sends the settlement's REVERSAL (a Void of the partial approval) and records its answer, whose
+        response the authorization's caller gets; an unknown answer leaves the payment PENDING for the
+        resolver, like any other operation."""
+        payment, reversal = settlement.payment, settlement.reversal
+        binding = self._channels.named(payment.channel)
+        request = channel_pb2.ChannelVoidRequest(reference=reversal.operation_id,
+                                                 authorization_reference=payment.authorization_id)
+        self._sending.add(reversal.operation_id)
+        try:
+            response = await self._call_channel(binding.client.void, request, budget.channel_timeout(binding.timeout_s))
+            reversed_ = self._settle(payment, settlement.operations, reversal, response, idempotency)
+            await self._commit(reversed_.change)
+        finally:
+            self._sending.discard(reversal.operation_id)
+        if response.outcome in (Outcome.DECLINED, Outcome.FAILED):
+            log.error("payment %s: channel %s refused to reverse a partial approval (%s); the payment is "
+                      "authorized for the approved amount", payment.payment_id, payment.channel,
+                      response.decline_code)
+        return reversed_.body
 
     # -- plumbing -----------------------------------------------------------------------------------
 

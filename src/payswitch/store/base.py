@@ -34,6 +34,8 @@ class PaymentRecord:
     merchant_reference: str
     status: PaymentStatus
     currency: str
+    # What the channel authorized (captures are bounded by it); until it answers, and for a payment
+    # never authorized, what was asked. Differs from requested_minor only after a partial approval.
     amount_minor: int
     captured_minor: int
     refunded_minor: int
@@ -48,12 +50,16 @@ class PaymentRecord:
     version: int
     created_at_us: int
     updated_at_us: int
+    # What the Authorize asked for.
+    requested_minor: int
     # The routing table version and rule that chose `channel`, kept so a payment can be explained later.
     routing_version: str = ""
     routing_rule: str = ""
     # The risk file's version that judged the authorization, and the rule that declined it (or "").
     risk_version: str = ""
     risk_rule: str = ""
+    # The caller accepts an authorization for less than requested (AuthorizeRequest's flag).
+    partial_authorization: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +140,8 @@ class Change:
 
     payment: inserted when expected_version is None, else updated only if the stored version equals
     expected_version (StaleWrite otherwise); the stored version becomes payment.version.
-    operation: inserted or replaced. postings: appended. idempotency: IN_PROGRESS is inserted
+    operation: inserted or replaced; so is next_operation, an operation the transition starts (the
+    REVERSAL of a partial approval the caller did not accept). postings: appended. idempotency: IN_PROGRESS is inserted
     (IdempotencyConflict if the merchant+key exists), DONE replaces the existing row. vault_entry:
     inserted (a second token for the same merchant and card is refused).
     """
@@ -142,6 +149,7 @@ class Change:
     payment: PaymentRecord | None = None
     expected_version: int | None = None
     operation: OperationRecord | None = None
+    next_operation: OperationRecord | None = None
     postings: tuple[Posting, ...] = ()
     idempotency: IdempotencyRecord | None = None
     vault_entry: VaultEntry | None = None

@@ -428,7 +428,8 @@ def _apply_together(connection: sqlite3.Connection, changes: Sequence[Change]) -
         connection.executemany(sqlite_vault.INSERT_ENTRY, [
             sqlite_vault.entry_values(change.vault_entry) for change in changes if change.vault_entry is not None])
         connection.executemany(_UPSERT_OPERATION, [
-            _operation_values(change.operation) for change in changes if change.operation is not None])
+            _operation_values(operation) for change in changes
+            for operation in (change.operation, change.next_operation) if operation is not None])
         connection.executemany(_INSERT_POSTING, [
             (p.transaction_id, p.payment_id, p.account, p.currency, p.amount_minor, p.created_at_us)
             for change in changes for p in change.postings])
@@ -480,8 +481,9 @@ def _write_change(connection: sqlite3.Connection, change: Change) -> None:
                 raise StaleWrite(f"payment {payment.payment_id} is no longer at version {change.expected_version}")
     if change.vault_entry is not None:
         sqlite_vault.insert_entry(connection, change.vault_entry)
-    if change.operation is not None:
-        connection.execute(_UPSERT_OPERATION, _operation_values(change.operation))
+    for operation in (change.operation, change.next_operation):
+        if operation is not None:
+            connection.execute(_UPSERT_OPERATION, _operation_values(operation))
     if change.postings:
         connection.executemany(_INSERT_POSTING, [
             (p.transaction_id, p.payment_id, p.account, p.currency, p.amount_minor, p.created_at_us)
@@ -574,7 +576,8 @@ _PAYMENT_COLUMNS = (
     "captured_minor", "refunded_minor", "channel", "method_kind", "method_card_bin", "method_card_last4",
     "method_exp_month", "method_exp_year", "method_scheme", "method_wallet_provider", "authorization_id",
     "decline_code", "decline_message", "pending_operation_id", "version", "created_at_us", "updated_at_us",
-    "routing_version", "routing_rule", "method_card_token", "risk_version", "risk_rule",
+    "routing_version", "routing_rule", "method_card_token", "risk_version", "risk_rule", "requested_minor",
+    "partial_authorization",
 )
 _OPERATION_COLUMNS = (
     "operation_id", "payment_id", "kind", "status", "amount_minor", "currency", "channel_reference",
@@ -615,14 +618,14 @@ def _payment_values(payment: PaymentRecord) -> tuple:
             method.scheme, method.wallet_provider, payment.authorization_id, payment.decline_code,
             payment.decline_message, payment.pending_operation_id, payment.version, payment.created_at_us,
             payment.updated_at_us, payment.routing_version, payment.routing_rule, method.card_token,
-            payment.risk_version, payment.risk_rule)
+            payment.risk_version, payment.risk_rule, payment.requested_minor, int(payment.partial_authorization))
 
 
 def _payment_from_row(row: tuple) -> PaymentRecord:
     (payment_id, merchant_id, merchant_reference, status, currency, amount_minor, captured_minor, refunded_minor,
      channel, method_kind, card_bin, card_last4, exp_month, exp_year, scheme, wallet_provider, authorization_id,
      decline_code, decline_message, pending_operation_id, version, created_at_us, updated_at_us, routing_version,
-     routing_rule, card_token, risk_version, risk_rule) = row
+     routing_rule, card_token, risk_version, risk_rule, requested_minor, partial_authorization) = row
     return PaymentRecord(
         payment_id=payment_id, merchant_id=merchant_id, merchant_reference=merchant_reference,
         status=PaymentStatus(status), currency=currency, amount_minor=amount_minor,
@@ -633,7 +636,8 @@ def _payment_from_row(row: tuple) -> PaymentRecord:
         authorization_id=authorization_id, decline_code=decline_code, decline_message=decline_message,
         pending_operation_id=pending_operation_id, version=version, created_at_us=created_at_us,
         updated_at_us=updated_at_us, routing_version=routing_version, routing_rule=routing_rule,
-        risk_version=risk_version, risk_rule=risk_rule)
+        risk_version=risk_version, risk_rule=risk_rule, requested_minor=requested_minor,
+        partial_authorization=bool(partial_authorization))
 
 
 def _operation_values(operation: OperationRecord) -> tuple:

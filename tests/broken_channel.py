@@ -18,6 +18,8 @@ team could plausibly make, and breaks the clause(s) the suite must then report:
     acts_after_deadline         work that cannot finish before the deadline is finished in the
                                 background, unseen by Inquire, even after Inquire said NOT_FOUND
     batch_drops_item            Batch answers one result fewer than the items
+    amount_not_echoed           no result says the amount it acted on
+    echoes_authorized_amount    Capture and Refund results name the authorized amount, not their own
 
 Every operation waits `latency_s` between receipt and decision (Inquire says IN_PROGRESS meanwhile),
 and a call whose deadline passed during that wait acts on nothing -- which is what makes the deadline
@@ -32,12 +34,13 @@ from dataclasses import dataclass, field
 import grpc
 
 from payswitch.payments.money import InvalidMoney, Money
-from payswitch.v1 import channel_pb2, channel_pb2_grpc
+from payswitch.v1 import channel_pb2, channel_pb2_grpc, types_pb2
 
 FAULTS = frozenset({
     "acts_twice", "changed_repeat_approved", "capture_over_authorized", "refund_over_captured",
     "unknown_authorization_not_found", "void_after_capture", "decline_as_error", "inquire_unknown_internal",
     "inquire_unknown_approved", "bad_input_approved", "wrong_reference", "acts_after_deadline", "batch_drops_item",
+    "amount_not_echoed", "echoes_authorized_amount",
 })
 
 DECLINE_CARD = "4000000000000002"
@@ -69,6 +72,7 @@ class _Entry:
 @dataclass
 class _Authorization:
     amount: int
+    money: types_pb2.Money  # as the authorization named it, which a void echoes
     captured: int | None = None
     refunded: int = 0
     voided: bool = False
@@ -244,6 +248,8 @@ class BrokenChannel(channel_pb2_grpc.PaymentChannelServicer):
             raise Refusal("INVALID_ARGUMENT", str(invalid)) from None
 
     def _result(self, request, outcome=_APPROVED, **fields) -> channel_pb2.ChannelResult:
+        if "amount_not_echoed" in self.faults:
+            fields.pop("amount", None)
         return channel_pb2.ChannelResult(reference=request.reference, outcome=outcome,
                                          channel_reference=f"bc_{next(self._numbers)}", **fields)
 
@@ -255,7 +261,7 @@ class BrokenChannel(channel_pb2_grpc.PaymentChannelServicer):
             if "decline_as_error" in self.faults:
                 raise Refusal("PERMISSION_DENIED", "do_not_honor")
             return self._result(request, _DECLINED, decline_code="do_not_honor")
-        self._authorizations[request.reference] = _Authorization(amount)
+        self._authorizations[request.reference] = _Authorization(amount, request.amount)
         return self._result(request, amount=request.amount)
 
     def _authorization(self, reference: str) -> _Authorization:
@@ -273,14 +279,14 @@ class BrokenChannel(channel_pb2_grpc.PaymentChannelServicer):
         if amount > authorization.amount and "capture_over_authorized" not in self.faults:
             raise Refusal("OUT_OF_RANGE", "capture over the authorized amount")
         authorization.captured = amount
-        return self._result(request, amount=request.amount)
+        return self._result(request, amount=self._echo(request, authorization))
 
     def _void(self, request):
         authorization = self._authorization(request.authorization_reference)
         if authorization.voided or (authorization.captured is not None and "void_after_capture" not in self.faults):
             raise Refusal("FAILED_PRECONDITION", "already captured or voided")
         authorization.voided = True
-        return self._result(request)
+        return self._result(request, amount=authorization.money)
 
     def _refund(self, request):
         authorization = self._authorization(request.authorization_reference)
@@ -290,7 +296,10 @@ class BrokenChannel(channel_pb2_grpc.PaymentChannelServicer):
         if amount > authorization.captured - authorization.refunded and "refund_over_captured" not in self.faults:
             raise Refusal("OUT_OF_RANGE", "refund over the captured amount")
         authorization.refunded += amount
-        return self._result(request, amount=request.amount)
+        return self._result(request, amount=self._echo(request, authorization))
+
+    def _echo(self, request, authorization: _Authorization) -> types_pb2.Money:
+        return authorization.money if "echoes_authorized_amount" in self.faults else request.amount
 
 
 async def serve_channel(servicer: channel_pb2_grpc.PaymentChannelServicer) -> tuple[grpc.aio.Server, int]:
