@@ -43,6 +43,7 @@
     max_backoff_seconds = 300          # between two inquiries about one operation
     report_after_seconds = 900         # a pending operation older than this is reported (logged, listed)
     late_authorization = "keep"        # or "void": void an authorization approved after the caller heard PENDING
+    resend_window_seconds = 60         # an authorization cut off by a stop waits this long for its caller's retry
 
     [admin]                            # serves SwitchAdmin (docs/operations.md) when present
     token_sha256 = "..."               # hex SHA-256 of the bearer token; or token_env = "NAME" (the token)
@@ -102,6 +103,8 @@ class ResolverConfig:
     max_backoff_seconds: float = 300.0
     report_after_seconds: float = 900.0
     late_authorization: str = "keep"
+    # How long an authorization interrupted by a stop waits for its caller's retry before Inquire.
+    resend_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def _read_secret(reader: _Reader, table: dict, path: str) -> bytes:
 
 def _read_resolver(reader: _Reader, table: dict) -> ResolverConfig:
     reader.unknown_keys(table, {"interval_seconds", "min_age_seconds", "max_backoff_seconds",
-                                "report_after_seconds", "late_authorization"}, "resolver")
+                                "report_after_seconds", "late_authorization", "resend_window_seconds"}, "resolver")
     policy = reader.get(table, "late_authorization", "resolver", str, default="keep")
     if policy not in ("keep", "void"):
         reader.fail("resolver.late_authorization", 'must be "keep" or "void"')
@@ -200,7 +203,8 @@ def _read_resolver(reader: _Reader, table: dict) -> ResolverConfig:
         max_backoff_seconds=reader.number(table, "max_backoff_seconds", "resolver", float, 1.0, 86_400.0, 300.0),
         report_after_seconds=reader.number(table, "report_after_seconds", "resolver", float, 1.0, 30 * 86_400.0,
                                            900.0),
-        late_authorization=policy)
+        late_authorization=policy,
+        resend_window_seconds=reader.number(table, "resend_window_seconds", "resolver", float, 0.0, 86_400.0, 60.0))
 
 
 def _read_limits(reader: _Reader, table: dict) -> ServerLimits:

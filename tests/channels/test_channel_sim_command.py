@@ -4,7 +4,7 @@ import asyncio
 import signal
 
 import pytest
-from channel_process import channel_sim
+from processes import channel_sim
 
 from payswitch.channels.base import Outcome
 from payswitch.channels.grpc_client import GrpcChannelClient

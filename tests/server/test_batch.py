@@ -147,6 +147,25 @@ def test_stream_answers_batches_in_order_and_survives_a_refused_message(live):
     assert live.channel_calls("Authorize") == 61
 
 
+def test_submitting_to_a_stream_the_switch_ended_raises_its_grpc_error(live):
+    async def scenario():
+        async with live.async_client() as client:
+            stream = client.open_stream()
+            await stream.submit(switch_pb2.BatchRequest(items=[batch_item(authorize(1))]))
+            await asyncio.to_thread(live.stop)  # the switch goes away under the open stream
+            errors = []
+            for n in range(2, 6):
+                try:
+                    await stream.submit(switch_pb2.BatchRequest(items=[batch_item(authorize(n))]))
+                except Exception as error:  # noqa: BLE001 - the test records what the caller meets
+                    errors.append(error)
+            return errors
+
+    errors = asyncio.run(scenario())
+    assert errors and all(isinstance(error, grpc.aio.AioRpcError) for error in errors), errors
+    assert errors[-1].code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+
+
 def test_stream_message_with_a_bad_signature_is_refused_and_changes_nothing(live):
     async def scenario():
         async with live.async_client() as client:

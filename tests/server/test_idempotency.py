@@ -107,3 +107,85 @@ def test_refused_requests_are_not_stored_so_the_key_can_be_reused(live):
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     client.capture(payment.payment_id)
     assert client.refund(payment.payment_id, idempotency_key="refund-key").payment.status == types_pb2.PAYMENT_STATUS_REFUNDED
+
+
+def _authorize(amount: int, key: str) -> switch_pb2.AuthorizeRequest:
+    return switch_pb2.AuthorizeRequest(idempotency_key=key, merchant_reference="race",
+                                       amount=types_pb2.Money(amount_minor=amount, currency="USD"), card=card())
+
+
+async def _outcomes(client, requests) -> list:
+    """Each request's answer: its payment id, or the reason it was refused."""
+    answers = await asyncio.gather(*(client.call("Authorize", request) for request in requests),
+                                   return_exceptions=True)
+    return [answer.payment.payment_id if isinstance(answer, switch_pb2.AuthorizeResponse)
+            else error_details(answer).reason for answer in answers]
+
+
+def test_identical_retries_of_a_finished_key_get_its_answer_whatever_races_them(live):
+    """A request with another body under the key must not make the first body's own retries look
+    reused: before the fix they were compared with whichever request held the key in the switch."""
+    async def scenario():
+        async with live.async_client(max_attempts=1) as client:
+            first = await client.call("Authorize", _authorize(1_000, "raced-key"))
+            rounds = []
+            for _ in range(20):
+                requests = [_authorize(2_000 if n % 3 == 0 else 1_000, "raced-key") for n in range(12)]
+                rounds.append((requests, await _outcomes(client, requests)))
+            return first.payment.payment_id, rounds
+
+    payment_id, rounds = asyncio.run(scenario())
+    for requests, outcomes in rounds:
+        for request, outcome in zip(requests, outcomes):
+            expected = payment_id if request.amount.amount_minor == 1_000 else "idempotency_key_reused"
+            assert outcome == expected
+    assert live.channel_calls("Authorize") == 1
+
+
+def test_in_a_race_for_a_fresh_key_every_copy_of_the_winning_body_gets_its_answer(live):
+    async def scenario():
+        async with live.async_client(max_attempts=1) as client:
+            rounds = []
+            for number in range(20):
+                requests = [_authorize(1_000 + n % 2, f"fresh-{number}") for n in range(10)]
+                rounds.append((requests, await _outcomes(client, requests)))
+            return rounds
+
+    for requests, outcomes in asyncio.run(scenario()):
+        paid = {outcome for outcome in outcomes if outcome.startswith("pay_")}
+        assert len(paid) == 1, outcomes
+        winner = next(request.amount.amount_minor for request, outcome in zip(requests, outcomes)
+                      if outcome.startswith("pay_"))
+        for request, outcome in zip(requests, outcomes):
+            assert outcome == (paid.copy().pop() if request.amount.amount_minor == winner
+                               else "idempotency_key_reused"), outcomes
+    assert live.channel_calls("Authorize") == 20
+
+
+def test_the_client_retries_a_payment_whose_other_operation_is_pending_but_not_a_refusal(tmp_path):
+    from live_switch import LiveSwitch
+    live = LiveSwitch(tmp_path, channel_timeout_ms=150).start()
+    try:
+        client = live.client()
+        payment = client.authorize(1_500, "USD", card=card(), merchant_reference="slow").payment
+        live.simulator.latency_ms = 1_000  # the capture outlives its 150 ms: its outcome is unknown
+        captured = client.capture(payment.payment_id)
+        assert captured.operation.status == types_pb2.OPERATION_STATUS_PENDING
+
+        async def attempts_of(method: str, request) -> tuple[int, str]:
+            async with live.async_client(max_attempts=3, backoff_s=0.001) as client:
+                sent = client._calls[method]
+                counted = []
+                client._calls[method] = lambda *args, **kwargs: counted.append(1) or sent(*args, **kwargs)
+                try:
+                    await client.call(method, request)
+                except grpc.aio.AioRpcError as error:
+                    return len(counted), error_details(error).reason
+                return len(counted), "ok"
+
+        void = switch_pb2.VoidRequest(idempotency_key="void-while-pending", payment_id=payment.payment_id)
+        assert asyncio.run(attempts_of("Void", void)) == (3, "operation_pending")
+        missing = switch_pb2.CaptureRequest(idempotency_key="cap-missing", payment_id="pay_" + "0" * 26)
+        assert asyncio.run(attempts_of("Capture", missing)) == (1, "payment_not_found")
+    finally:
+        live.close()

@@ -10,7 +10,7 @@ not accept is reversed at the channel.
 import grpc
 import pytest
 from broken_channel import BrokenChannel, serve_channel
-from channel_process import channel_sim
+from processes import channel_sim
 from live_switch import LiveSwitch, card, rpc_error
 
 from payswitch.client import error_details

@@ -43,8 +43,9 @@ class BatchRefused(Exception):
 class BatchStream:
     """One open Stream call carrying many signed batches; replies are matched to requests by sequence.
 
-    A broken stream fails every batch still waiting; resubmitting them on a new stream is safe because
-    each item keeps its idempotency key.
+    A broken stream fails every batch still waiting, and every later submit, with the stream's own error
+    (the AioRpcError that ended it); resubmitting them on a new stream is safe because each item keeps its
+    idempotency key.
     """
 
     def __init__(self, channel: grpc.aio.Channel, signer):
@@ -53,10 +54,13 @@ class BatchStream:
                                            response_deserializer=switch_pb2.StreamResponse.FromString)()
         self._sequence = itertools.count(1)
         self._waiting: dict[int, asyncio.Future] = {}
+        self._ended: BaseException | None = None  # why the stream ended, once it has
         self._write_lock = asyncio.Lock()
         self._reader = asyncio.get_running_loop().create_task(self._read_replies())
 
     async def submit(self, request: switch_pb2.BatchRequest) -> switch_pb2.BatchResponse:
+        if self._ended is not None:
+            raise self._ended
         body = request.SerializeToString()
         sequence = next(self._sequence)
         merchant, key_id, timestamp, nonce, signature = self._signer.values(STREAM_METHOD, body)
@@ -67,6 +71,12 @@ class BatchStream:
                 await self._call.write(switch_pb2.StreamRequest(
                     sequence=sequence, batch=body, merchant=merchant, key_id=key_id, timestamp=timestamp,
                     nonce=nonce, signature=signature))
+        except asyncio.InvalidStateError:
+            # The call finished while this batch waited to be written: answer with why, once the
+            # reader has it, rather than with grpc's bookkeeping error.
+            self._waiting.pop(sequence, None)
+            await asyncio.shield(self._reader)
+            raise self._ended from None
         except BaseException:
             self._waiting.pop(sequence, None)
             raise
@@ -85,10 +95,12 @@ class BatchStream:
                     reply.set_result(response.response)
         except grpc.aio.AioRpcError as error:
             failure = error
-        for reply in self._waiting.values():
-            if not reply.done():
-                reply.set_exception(failure)
-        self._waiting.clear()
+        finally:
+            self._ended = failure
+            for reply in self._waiting.values():
+                if not reply.done():
+                    reply.set_exception(failure)
+            self._waiting.clear()
 
     async def close(self) -> None:
         """Waits for the replies still due, then ends the call."""

@@ -1,4 +1,5 @@
-"""An asyncio client for PaymentSwitch that signs every call and retries transient failures safely.
+"""An asyncio client for PaymentSwitch that signs every call and retries transient failures safely
+(UNAVAILABLE, ABORTED, RESOURCE_EXHAUSTED, and FAILED_PRECONDITION operation_pending).
 
 Each attempt is signed afresh (new timestamp and nonce) over the same request bytes, so a retry
 carries the same idempotency key and can never be mistaken for a new payment nor for a replay.
@@ -15,10 +16,13 @@ from ..tls import ClientTls
 from ..v1 import switch_pb2, types_pb2
 from . import requests
 from .batch import BatchStream, batch_request
+from .errors import error_details
 from .signer import RequestSigner
 
 SERVICE = "/payswitch.v1.PaymentSwitch/"
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED})
+#: FAILED_PRECONDITION reasons that pass: another operation of the payment is still being resolved.
+RETRYABLE_PRECONDITIONS = frozenset({"operation_pending"})
 _RESPONSES = {
     "Authorize": switch_pb2.AuthorizeResponse,
     "Tokenize": switch_pb2.TokenizeResponse,
@@ -29,6 +33,14 @@ _RESPONSES = {
     "ListPayments": switch_pb2.ListPaymentsResponse,
     "Batch": switch_pb2.BatchResponse,
 }
+
+
+def retryable(error: grpc.RpcError) -> bool:
+    """Whether the same request (same idempotency key, fresh signature) may succeed if sent again."""
+    if error.code() in RETRYABLE:
+        return True
+    return (error.code() is grpc.StatusCode.FAILED_PRECONDITION
+            and error_details(error).reason in RETRYABLE_PRECONDITIONS)
 
 
 class SwitchClient:
@@ -68,7 +80,7 @@ class SwitchClient:
                                                timeout=max(remaining, 0.001))
             except grpc.aio.AioRpcError as error:
                 pause = self._backoff_s * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-                if error.code() not in RETRYABLE or attempt == self._max_attempts or loop.time() + pause >= deadline:
+                if not retryable(error) or attempt == self._max_attempts or loop.time() + pause >= deadline:
                     raise
                 await asyncio.sleep(pause)
 

@@ -1,8 +1,12 @@
 """The resolver: asks channels what became of operations whose outcome is unknown, and records it.
 
 An operation is PENDING when its call timed out or broke after the request left, or when the switch
-stopped between sending it and recording the answer. It is never re-sent, and never sent elsewhere:
-only the channel that may have acted can say, through Inquire. The resolver asks with exponential
+stopped between sending it and recording the answer. It is never sent elsewhere: only the channel that
+may have acted can say, through Inquire. An operation the switch stopped in the middle of (its caller
+never answered) is sent again to its channel under the same reference instead, which the channel
+answers as it answered the first time or acts on now: a capture, void, refund or reversal by the
+resolver itself, an authorization by its caller's retry (the switch keeps no CVV to send it with),
+which the resolver waits `resend_window_seconds` for before it asks Inquire. The resolver asks with exponential
 backoff (with jitter, so a recovering channel is not hit by every question at once) until the channel
 gives a final answer, then records it exactly as a live answer would have been recorded; a retry of
 the operation's idempotency key then replays the resolved response.
@@ -120,6 +124,17 @@ class PendingResolver:
             progress.last_answer = f"channel {payment.channel!r} is not configured"
             self._back_off(progress)
             return False
+        record = await self._service.interrupted(payment, operation)
+        if record is not None:
+            if operation.kind is not OperationKind.AUTHORIZATION:
+                return await self._resume(payment, operation, record, progress)
+            waited_s = (self._clock_us() - operation.created_at_us) / 1e6
+            if waited_s < self._settings.resend_window_seconds:
+                # Inquire now would bind the channel never to act on the reference, so the caller's
+                # retry (the only one with the card data to send it again) could not finish it.
+                progress.last_answer = "interrupted before its outcome was recorded; waiting for the caller's retry"
+                progress.next_at = self._monotonic() + self._settings.resend_window_seconds - waited_s
+                return False
         async with self._inquiries:
             response = confirmed(operation, await binding.client.inquire(
                 channel_pb2.ChannelInquireRequest(reference=operation.operation_id), binding.timeout_s))
@@ -142,6 +157,18 @@ class PendingResolver:
                     and self._settings.late_authorization == "void"):
                 await self._void_late_authorization(payment)
         return settled
+
+    async def _resume(self, payment: PaymentRecord, operation: OperationRecord, record, progress: _Progress) -> bool:
+        try:
+            await self._service.resume(record)
+        except PaymentError as error:
+            progress.last_answer = f"sent again after an interruption; not recorded: {error.reason}"
+            self._back_off(progress)
+            return False
+        self._progress.pop(operation.operation_id, None)
+        log.info("payment %s: %s %s interrupted before its outcome was recorded; sent again to %s",
+                 payment.payment_id, operation.kind.value.lower(), operation.operation_id, payment.channel)
+        return True
 
     async def _void_late_authorization(self, payment: PaymentRecord) -> None:
         command = VoidCommand(payment.merchant_id, f"late-authorization-void:{payment.payment_id}", payment.payment_id)

@@ -24,12 +24,12 @@ import json
 import logging
 import time
 
-from ..channels.base import ChannelResponse, Outcome
+from ..channels.base import BATCH_OPERATIONS, BatchableRequest, ChannelResponse, Outcome
 from ..channels.guarded import may_fail_over
 from ..logs import bind_log_context
 from ..payments import lifecycle
 from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, TokenizeCommand, VoidCommand
-from ..payments.errors import InvalidRequest, PaymentError, PaymentNotFound, VaultNotConfigured
+from ..payments.errors import InvalidRequest, PaymentError, PaymentNotFound, RequestInProgress, VaultNotConfigured
 from ..payments.ids import IdSource
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
 from ..routing.router import Route, Router
@@ -104,7 +104,8 @@ class PaymentService:
     async def authorize(self, command: AuthorizeCommand, budget: Budget = UNBOUNDED) -> bytes:
         fingerprint = command.fingerprint()
         return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
-                                    lambda: self._authorize(command, fingerprint, budget))
+                                    lambda: self._authorize(command, fingerprint, budget),
+                                    lambda record: self._resume(record, command, budget))
 
     async def capture(self, command: CaptureCommand, budget: Budget = UNBOUNDED) -> bytes:
         return await self._operation(command, OperationKind.CAPTURE, budget)
@@ -118,7 +119,8 @@ class PaymentService:
     async def _operation(self, command, kind: OperationKind, budget: Budget) -> bytes:
         fingerprint = command.fingerprint()
         return await self._gate.run(command.merchant_id, command.idempotency_key, fingerprint,
-                                    lambda: self._operate(command, fingerprint, kind, budget))
+                                    lambda: self._operate(command, fingerprint, kind, budget),
+                                    lambda record: self._resume(record, command, budget))
 
     async def execute_batch(self, merchant_id: str, commands: list, budget: Budget = UNBOUNDED) -> list:
         """Runs a batch's items, each a command or the PaymentError its validation raised, and returns
@@ -140,7 +142,8 @@ class PaymentService:
             futures = self._gate.run_many(
                 merchant_id, [(command.idempotency_key, fingerprint)
                               for (_, command), fingerprint in zip(authorizations, fingerprints)],
-                lambda claimed: self._authorize_many([first_by_key[key] for key, _ in claimed], budget))
+                lambda claimed: self._authorize_many([first_by_key[key] for key, _ in claimed], budget),
+                lambda key, record: self._resume(record, first_by_key[key][0], budget))
             waiting += [(index, asyncio.shield(future)) for (index, _), future in zip(authorizations, futures)]
         single = {CaptureCommand: self.capture, VoidCommand: self.void, RefundCommand: self.refund}
         waiting += [(index, single[type(command)](command, budget)) for index, command in enumerate(commands)
@@ -349,15 +352,10 @@ class PaymentService:
             token = "" if command.card_token is None else command.card_token.token
             method = MethodSummary("card", card.bin, card.last4, card.exp_month, card.exp_year, card.scheme,
                                    card_token=token)
-            channel_method = {"card": types_pb2.Card(number=card.number.reveal(), exp_month=card.exp_month,
-                                                     exp_year=card.exp_year, cvv=card.cvv.reveal(),
-                                                     holder_name=card.holder_name)}
             if not token and self._vault is not None:
                 vault_entry = self._vault.seal(payment_id, command.merchant_id, card)
         else:
             method = MethodSummary("wallet", wallet_provider=command.wallet.provider)
-            channel_method = {"wallet": types_pb2.Wallet(provider=command.wallet.provider,
-                                                         token=command.wallet.token.reveal())}
         payment = PaymentRecord(
             payment_id=payment_id, merchant_id=command.merchant_id, merchant_reference=command.merchant_reference,
             status=PaymentStatus.PENDING, currency=amount.currency, amount_minor=amount.amount_minor,
@@ -370,11 +368,22 @@ class PaymentService:
                                         amount.currency, command.idempotency_key, now)
         idempotency = IdempotencyRecord(command.merchant_id, command.idempotency_key, "Authorize", fingerprint,
                                         IdempotencyState.IN_PROGRESS, None, payment_id, now)
-        request = channel_pb2.ChannelAuthorizeRequest(
-            reference=operation_id, merchant_id=command.merchant_id,
-            amount=render.money(amount.amount_minor, amount.currency), description=command.description,
-            **channel_method)
+        request = self._channel_authorize_request(command, operation_id)
         return _AuthorizationIntent(payment, operation, idempotency, request, route.channels[1:], vault_entry)
+
+    @staticmethod
+    def _channel_authorize_request(command: AuthorizeCommand, operation_id: str) -> channel_pb2.ChannelAuthorizeRequest:
+        amount = command.amount
+        if command.card is not None:
+            card = command.card
+            method = {"card": types_pb2.Card(number=card.number.reveal(), exp_month=card.exp_month,
+                                             exp_year=card.exp_year, cvv=card.cvv.reveal(),
+                                             holder_name=card.holder_name)}
+        else:
+            method = {"wallet": types_pb2.Wallet(provider=command.wallet.provider, token=command.wallet.token.reveal())}
+        return channel_pb2.ChannelAuthorizeRequest(
+            reference=operation_id, merchant_id=command.merchant_id,
+            amount=render.money(amount.amount_minor, amount.currency), description=command.description, **method)
 
     async def _operate(self, command, fingerprint: bytes, kind: OperationKind, budget: Budget) -> bytes:
         bind_log_context(payment_id=command.payment_id)
@@ -401,27 +410,8 @@ class PaymentService:
             budget.require_room()
             await self._commit(Change(payment=pending, expected_version=payment.version, operation=operation,
                                       idempotency=idempotency))
-            binding = self._channels.named(payment.channel)
-            money = render.money(amount_minor, payment.currency)
-            if kind is OperationKind.CAPTURE:
-                call = binding.client.capture
-                request = channel_pb2.ChannelCaptureRequest(
-                    reference=operation_id, authorization_reference=payment.authorization_id, amount=money)
-            elif kind is OperationKind.VOID:
-                call = binding.client.void
-                request = channel_pb2.ChannelVoidRequest(
-                    reference=operation_id, authorization_reference=payment.authorization_id)
-            else:
-                call = binding.client.refund
-                request = channel_pb2.ChannelRefundRequest(
-                    reference=operation_id, authorization_reference=payment.authorization_id, amount=money)
-            self._sending.add(operation_id)
-            try:
-                response = await self._call_channel(call, request, budget.channel_timeout(binding.timeout_s))
-                settlement = self._settle(pending, operations, operation, response, idempotency)
-                await self._commit(settlement.change)
-            finally:
-                self._sending.discard(operation_id)
+            settlement = await self._send(pending, operations, operation, _operation_request(pending, operation),
+                                          idempotency, budget)
             return settlement.body
 
     # -- late outcomes ------------------------------------------------------------------------------
@@ -468,21 +458,77 @@ class PaymentService:
         response the authorization's caller gets; an unknown answer leaves the payment PENDING for the
         resolver, like any other operation."""
         payment, reversal = settlement.payment, settlement.reversal
-        binding = self._channels.named(payment.channel)
-        request = channel_pb2.ChannelVoidRequest(reference=reversal.operation_id,
-                                                 authorization_reference=payment.authorization_id)
-        self._sending.add(reversal.operation_id)
-        try:
-            response = await self._call_channel(binding.client.void, request, budget.channel_timeout(binding.timeout_s))
-            reversed_ = self._settle(payment, settlement.operations, reversal, response, idempotency)
-            await self._commit(reversed_.change)
-        finally:
-            self._sending.discard(reversal.operation_id)
-        if response.outcome in (Outcome.DECLINED, Outcome.FAILED):
+        reversed_ = await self._send(payment, settlement.operations, reversal, _operation_request(payment, reversal),
+                                     idempotency, budget)
+        if reversed_.payment.status is PaymentStatus.AUTHORIZED:
             log.error("payment %s: channel %s refused to reverse a partial approval (%s); the payment is "
                       "authorized for the approved amount", payment.payment_id, payment.channel,
-                      response.decline_code)
+                      reversed_.change.operation.decline_code)
         return reversed_.body
+
+    # -- operations the switch stopped in the middle of -------------------------------------------------
+
+    async def _resume(self, record: IdempotencyRecord, command, budget: Budget) -> bytes:
+        """A repeat found its key's operation committed as an intent with no outcome: the switch stopped
+        between the two commits (or another process is still sending it). The operation is sent again to
+        its channel under the same reference, which the channel answers as it answered the first time,
+        or acts on now if the first never reached it; the payment's version is taken first, so a process
+        still on the operation can no longer move it to another channel. An authorization is sent with
+        the card data of the repeat, since the switch keeps no CVV."""
+        bind_log_context(payment_id=record.payment_id)
+        async with self._locks.hold(record.payment_id):
+            payment, operations = await self._load(record.merchant_id, record.payment_id)
+            pending = next((op for op in operations if op.operation_id == payment.pending_operation_id), None)
+            if (pending is None or pending.status is not OperationStatus.PENDING
+                    or pending.idempotency_key != record.key or pending.operation_id in self._sending):
+                raise RequestInProgress()
+            budget.require_room()
+            if pending.kind is OperationKind.AUTHORIZATION:
+                [command] = await open_tokens(self._vault, command.merchant_id, [command])
+                if isinstance(command, PaymentError):
+                    raise command
+                request = self._channel_authorize_request(command, pending.operation_id)
+            else:
+                request = _operation_request(payment, pending)
+            claimed = dataclasses.replace(payment, version=payment.version + 1, updated_at_us=self._clock_us())
+            await self._commit(Change(payment=claimed, expected_version=payment.version))
+            log.info("payment %s: %s %s was interrupted before its outcome was recorded; sending it again to %s",
+                     payment.payment_id, pending.kind.value.lower(), pending.operation_id, payment.channel)
+            earlier = [op for op in operations if op.operation_id != pending.operation_id]
+            settlement = await self._send(claimed, earlier, pending, request, record, budget)
+        if settlement.reversal is not None:
+            return await self._reverse(settlement, record, budget)
+        return settlement.body
+
+    async def interrupted(self, payment: PaymentRecord, operation: OperationRecord) -> IdempotencyRecord | None:
+        """The key's record of a pending operation whose caller was never answered (its record is still
+        in progress), as opposed to one answered PENDING after a timeout; None otherwise."""
+        record = await checked(self._store.get_idempotency(payment.merchant_id, operation.idempotency_key))
+        if record is None or record.payment_id != payment.payment_id or record.state is not IdempotencyState.IN_PROGRESS:
+            return None
+        return record
+
+    async def resume(self, record: IdempotencyRecord) -> None:
+        """The resolver's way to finish an interrupted capture, void, refund or reversal, whose requests
+        the store holds whole (an authorization needs its caller's card data: see _resume). Through the
+        key's gate, so a repeat arriving meanwhile shares this work."""
+        await self._gate.run(record.merchant_id, record.key, record.fingerprint, _record_purged,
+                             lambda found: self._resume(found, None, UNBOUNDED))
+
+    async def _send(self, payment: PaymentRecord, earlier: list[OperationRecord], operation: OperationRecord,
+                    request, idempotency: IdempotencyRecord | None, budget: Budget) -> Settlement:
+        """Calls the payment's channel with an operation already committed as pending, and commits what
+        it answered."""
+        binding = self._channels.named(payment.channel)
+        call = getattr(binding.client, BATCH_OPERATIONS[type(request)])
+        self._sending.add(operation.operation_id)
+        try:
+            response = await self._call_channel(call, request, budget.channel_timeout(binding.timeout_s))
+            settlement = self._settle(payment, earlier, operation, response, idempotency)
+            await self._commit(settlement.change)
+        finally:
+            self._sending.discard(operation.operation_id)
+        return settlement
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -530,6 +576,23 @@ class PaymentService:
         except StoreError as error:
             return [as_payment_error(error)] * len(changes)
         return [None if result is None else as_payment_error(result) for result in results]
+
+
+def _operation_request(payment: PaymentRecord, operation: OperationRecord) -> BatchableRequest:
+    """The channel request of a capture, void, refund or reversal, from what the store holds."""
+    reference, authorization = operation.operation_id, payment.authorization_id
+    if operation.kind in (OperationKind.VOID, OperationKind.REVERSAL):
+        return channel_pb2.ChannelVoidRequest(reference=reference, authorization_reference=authorization)
+    money = render.money(operation.amount_minor, operation.currency)
+    if operation.kind is OperationKind.CAPTURE:
+        return channel_pb2.ChannelCaptureRequest(reference=reference, authorization_reference=authorization,
+                                                 amount=money)
+    return channel_pb2.ChannelRefundRequest(reference=reference, authorization_reference=authorization, amount=money)
+
+
+async def _record_purged() -> bytes:
+    """The resolver resumes only a key whose record it found; finding none now, there is nothing to do."""
+    raise RequestInProgress()
 
 
 def _filters(created_from_us, created_to_us) -> list:
