@@ -132,11 +132,18 @@ def test_an_unknown_key_is_refused(backend, keys):
 
 
 @pytest.mark.parametrize("header", HEADERS)
-def test_a_repeated_header_is_missing_metadata(backend, header):
+def test_a_repeated_header_is_duplicate_metadata(backend, header):
     verifier = backend.Verifier({(MERCHANT, KEY_ID): SECRET})
     metadata = signed_metadata(backend, nonce(1))
     metadata.append((header, dict(metadata)[header]))  # even the same value twice is ambiguous
-    assert verdict(verifier, backend, METHOD, metadata, BODY, NOW) == "missing_metadata"
+    assert verdict(verifier, backend, METHOD, metadata, BODY, NOW) == "duplicate_metadata"
+
+
+def test_a_repeated_header_is_named_before_a_missing_one(backend):
+    verifier = backend.Verifier({(MERCHANT, KEY_ID): SECRET})
+    metadata = [(key, value) for key, value in signed_metadata(backend, nonce(1)) if key != SIGNATURE_HEADER]
+    metadata.append((NONCE_HEADER, nonce(2)))
+    assert verdict(verifier, backend, METHOD, metadata, BODY, NOW) == "duplicate_metadata"
 
 
 @pytest.mark.parametrize("header", HEADERS)
@@ -157,11 +164,13 @@ def test_header_names_match_exactly(backend):
 
 
 @pytest.mark.parametrize(("header", "value", "expected"), [
-    (MERCHANT_HEADER, "", "missing_metadata"),
-    (MERCHANT_HEADER, "m" * 65, "missing_metadata"),
-    (MERCHANT_HEADER, "m acme", "missing_metadata"),
-    (MERCHANT_HEADER, "m_acmé", "missing_metadata"),
-    (KEY_ID_HEADER, "k/1", "missing_metadata"),
+    (MERCHANT_HEADER, "", "malformed_merchant"),
+    (MERCHANT_HEADER, "m" * 65, "malformed_merchant"),
+    (MERCHANT_HEADER, "m acme", "malformed_merchant"),
+    (MERCHANT_HEADER, "m_acmé", "malformed_merchant"),
+    (KEY_ID_HEADER, "", "malformed_key_id"),
+    (KEY_ID_HEADER, "k" * 65, "malformed_key_id"),
+    (KEY_ID_HEADER, "k/1", "malformed_key_id"),
     (TIMESTAMP_HEADER, "", "malformed_timestamp"),
     (TIMESTAMP_HEADER, "-1795000000", "malformed_timestamp"),
     (TIMESTAMP_HEADER, "1795000000 ", "malformed_timestamp"),
@@ -184,12 +193,12 @@ def test_malformed_values_get_their_failure_name(backend, header, value, expecte
 
 def test_checks_run_in_the_spec_order(backend):
     verifier = backend.Verifier({})
-    metadata = [(MERCHANT_HEADER, "bad merchant"), (KEY_ID_HEADER, KEY_ID), (TIMESTAMP_HEADER, "x"),
+    metadata = [(MERCHANT_HEADER, "bad merchant"), (KEY_ID_HEADER, "bad key"), (TIMESTAMP_HEADER, "x"),
                 (NONCE_HEADER, "short"), (SIGNATURE_HEADER, "nope")]
-    expected = ["missing_metadata", "malformed_timestamp", "malformed_nonce", "malformed_signature",
-                "unknown_key"]
-    fixes = [(MERCHANT_HEADER, MERCHANT), (TIMESTAMP_HEADER, "1"), (NONCE_HEADER, nonce(1)),
-             (SIGNATURE_HEADER, "v1=" + "0" * 64)]
+    expected = ["malformed_merchant", "malformed_key_id", "malformed_timestamp", "malformed_nonce",
+                "malformed_signature", "unknown_key"]
+    fixes = [(MERCHANT_HEADER, MERCHANT), (KEY_ID_HEADER, KEY_ID), (TIMESTAMP_HEADER, "1"),
+             (NONCE_HEADER, nonce(1)), (SIGNATURE_HEADER, "v1=" + "0" * 64)]
     for index, expectation in enumerate(expected):
         assert verdict(verifier, backend, METHOD, metadata, BODY, NOW) == expectation
         if index < len(fixes):

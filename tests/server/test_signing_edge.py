@@ -70,6 +70,9 @@ def _authorize_body() -> bytes:
 
 @pytest.mark.parametrize("override, reason", [
     ({signing.SIGNATURE_HEADER: None}, "missing_metadata"),
+    ({signing.MERCHANT_HEADER: "m/alpha"}, "malformed_merchant"),
+    ({signing.MERCHANT_HEADER: ""}, "malformed_merchant"),
+    ({signing.KEY_ID_HEADER: "k" * 65}, "malformed_key_id"),
     ({signing.NONCE_HEADER: "short"}, "malformed_nonce"),
     ({signing.TIMESTAMP_HEADER: "12x"}, "malformed_timestamp"),
     ({signing.SIGNATURE_HEADER: "v1=" + "A" * 64}, "malformed_signature"),
@@ -83,6 +86,18 @@ def test_refused_signatures_change_nothing(live, override, reason):
     result = raw_call(live.address, AUTHORIZE, body, _signed(live, AUTHORIZE, body, **override))
     assert isinstance(result, grpc.RpcError) and result.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error_details(result).reason == reason
+    assert live.channel_calls("Authorize") == 0
+    assert len(live.client().list_payments().payments) == 0
+
+
+@pytest.mark.parametrize("header", signing.SIGNING_HEADERS)
+def test_a_header_sent_twice_is_refused_and_changes_nothing(live, header):
+    body = _authorize_body()
+    metadata = _signed(live, AUTHORIZE, body)
+    repeated = metadata + ((header, dict(metadata)[header]),)  # even the same value twice is ambiguous
+    result = raw_call(live.address, AUTHORIZE, body, repeated)
+    assert isinstance(result, grpc.RpcError) and result.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_details(result).reason == "duplicate_metadata"
     assert live.channel_calls("Authorize") == 0
     assert len(live.client().list_payments().payments) == 0
 
@@ -103,3 +118,37 @@ def test_a_signature_for_one_method_is_refused_on_another(live):
     result = raw_call(live.address, "/payswitch.v1.PaymentSwitch/Void", body, metadata)
     assert result.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error_details(result).reason == "signature_mismatch"
+
+
+def test_a_compressed_call_is_signed_over_its_uncompressed_bytes(live):
+    body = _authorize_body()
+    with grpc.insecure_channel(live.address) as channel:
+        reply = channel.unary_unary(AUTHORIZE)(body, metadata=_signed(live, AUTHORIZE, body), timeout=5,
+                                               compression=grpc.Compression.Gzip)
+    assert switch_pb2.AuthorizeResponse.FromString(reply).payment.status == types_pb2.PAYMENT_STATUS_AUTHORIZED
+
+
+def _map_fields(message_type, seen: set) -> list[str]:
+    if message_type.full_name in seen:
+        return []
+    seen.add(message_type.full_name)
+    found = []
+    for field in message_type.fields:
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            found.append(f"{message_type.full_name}.{field.name}")
+        else:
+            found.extend(_map_fields(field.message_type, seen))
+    return found
+
+
+def test_requests_hold_no_map_field_so_reserializing_them_keeps_their_bytes():
+    """docs/signing.md lets a stub serialize the message it signs: map entries are the one part of a
+    message whose order a library may choose, so no request may contain one."""
+    service = switch_pb2.DESCRIPTOR.services_by_name["PaymentSwitch"]
+    seen: set = set()
+    requests = [method.input_type for method in service.methods]
+    requests.append(switch_pb2.BatchRequest.DESCRIPTOR)  # the signed body of a Stream message
+    assert [path for request in requests for path in _map_fields(request, seen)] == []
+    assert _map_fields(switch_pb2.BatchResponse.DESCRIPTOR, set()) == ["payswitch.v1.ItemError.metadata"]

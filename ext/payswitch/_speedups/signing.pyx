@@ -652,7 +652,7 @@ cdef class Verifier:
             if slot < 0:
                 continue
             if present & (1u << slot):
-                raise SigningError("missing_metadata")  # a repeated header is ambiguous
+                raise SigningError("duplicate_metadata")  # which of the two was signed is ambiguous
             present |= 1u << slot
             value = _metadata_value(value)
             if slot == _MERCHANT_SLOT:
@@ -672,9 +672,10 @@ cdef class Verifier:
         request.timestamp = _view(timestamp, &request.timestamp_length)
         request.nonce = _view(nonce, &request.nonce_length)
         signature_text = _view(signature, &signature_length)
-        if not (_is_identifier(request.merchant, request.merchant_length)
-                and _is_identifier(request.key_id, request.key_id_length)):
-            raise SigningError("missing_metadata")
+        if not _is_identifier(request.merchant, request.merchant_length):
+            raise SigningError("malformed_merchant")
+        if not _is_identifier(request.key_id, request.key_id_length):
+            raise SigningError("malformed_key_id")
         if not _parse_timestamp(request.timestamp, request.timestamp_length, &stamp):
             raise SigningError("malformed_timestamp")
         if not _is_nonce(request.nonce, request.nonce_length):

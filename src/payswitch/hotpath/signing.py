@@ -118,7 +118,7 @@ class Verifier:
         for key, value in metadata:
             if key in SIGNING_HEADERS:
                 if key in values:
-                    raise SigningError("missing_metadata")
+                    raise SigningError("duplicate_metadata")  # which of the two was signed is ambiguous
                 values[key] = _ascii(value) if isinstance(value, bytes) else value.encode("ascii", "replace")
         if len(values) != len(SIGNING_HEADERS):
             raise SigningError("missing_metadata")
@@ -127,8 +127,10 @@ class Verifier:
         timestamp = values[TIMESTAMP_HEADER]
         nonce = values[NONCE_HEADER]
         signature = values[SIGNATURE_HEADER]
-        if not _IDENTIFIER.match(merchant) or not _IDENTIFIER.match(key_id):
-            raise SigningError("missing_metadata")
+        if not _IDENTIFIER.match(merchant):
+            raise SigningError("malformed_merchant")
+        if not _IDENTIFIER.match(key_id):
+            raise SigningError("malformed_key_id")
         if not _TIMESTAMP.match(timestamp):
             raise SigningError("malformed_timestamp")
         if not _NONCE.match(nonce):
