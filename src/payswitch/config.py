@@ -26,7 +26,8 @@
     target = "127.0.0.1:50061"         # or "in-process" for the built-in simulator
     tls_ca = "bank-ca.pem"             # optional: TLS to the channel; tls_cert/tls_key for mutual TLS
     timeout_ms = 3000                  # per call, and never past the caller's own deadline
-    max_in_flight = 64                 # calls at once; beyond, the call fails over to the next channel
+    max_in_flight = 64                 # calls at once; beyond, a call waits for a slot, then fails over
+    slot_wait_ms = 250                 # how long it waits (at most half its timeout); then RESOURCE_EXHAUSTED
     breaker_failures = 5               # consecutive technical failures that open the circuit
     breaker_open_seconds = 10          # how long it stays open before half-open probes
 
@@ -74,6 +75,7 @@ class ChannelConfig:
     target: str
     timeout_ms: int = 3000
     max_in_flight: int = 64
+    slot_wait_ms: int = 250
     breaker_failures: int = 5
     breaker_open_seconds: float = 10.0
     tls: ClientTls | None = None
@@ -257,12 +259,13 @@ def parse_config(data: dict, source: str = "<config>", base_directory: Path = Pa
     channels = []
     for index, table in enumerate(reader.get(data, "channels", "", list, default=[])):
         path = f"channels[{index}]"
-        reader.unknown_keys(table, {"name", "target", "timeout_ms", "max_in_flight", "breaker_failures",
-                                    "breaker_open_seconds", *CHANNEL_TLS_KEYS}, path)
+        reader.unknown_keys(table, {"name", "target", "timeout_ms", "max_in_flight", "slot_wait_ms",
+                                    "breaker_failures", "breaker_open_seconds", *CHANNEL_TLS_KEYS}, path)
         channels.append(ChannelConfig(
             reader.identifier(table, "name", path), reader.get(table, "target", path, str, required=True),
             timeout_ms=reader.number(table, "timeout_ms", path, int, 1, 600_000, 3000),
             max_in_flight=reader.number(table, "max_in_flight", path, int, 1, 100_000, 64),
+            slot_wait_ms=reader.number(table, "slot_wait_ms", path, int, 1, 60_000, 250),
             breaker_failures=reader.number(table, "breaker_failures", path, int, 1, 10_000, 5),
             breaker_open_seconds=reader.number(table, "breaker_open_seconds", path, float, 0.01, 86_400.0, 10.0),
             tls=_tls(reader, parse_channel_tls, table, base_directory, where=path)))

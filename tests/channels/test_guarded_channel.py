@@ -191,12 +191,31 @@ def test_a_closed_port_is_unavailable_and_counts_as_a_failure():
 # -- the in-flight limit and cancellation -----------------------------------------------------------
 
 
-def test_over_the_limit_a_call_is_refused_at_once_while_the_others_complete(connect):
+def test_a_call_over_the_limit_waits_for_a_slot_and_goes_through_when_one_frees(connect):
     async def scenario():
         gate = Gate()
         simulator = ChannelSimulator(latency_ms=50, sleep=gate)
         async with connect(simulator) as client:
-            guard = GuardedChannel(client, settings=settings(max_in_flight=2), clock=FakeClock())
+            guard = GuardedChannel(client, settings=settings(max_in_flight=1, slot_wait_seconds=30), clock=FakeClock())
+            first = asyncio.create_task(guard.authorize(authorize("auth_1"), 10))
+            await wait_until(lambda: simulator.calls["Authorize"] == 1)
+            second = asyncio.create_task(guard.authorize(authorize("auth_2"), 10))
+            await asyncio.sleep(0.05)
+            assert not second.done() and simulator.calls["Authorize"] == 1  # queued, not sent, not refused
+            gate.open()
+            assert [outcome(response) for response in await asyncio.gather(first, second)] == [(APPROVED, "")] * 2
+            assert guard.health().busy_refusals == 0 and guard.health().in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_over_the_limit_a_call_is_refused_after_its_wait_while_the_others_complete(connect):
+    async def scenario():
+        gate = Gate()
+        simulator = ChannelSimulator(latency_ms=50, sleep=gate)
+        async with connect(simulator) as client:
+            guard = GuardedChannel(client, settings=settings(max_in_flight=2, slot_wait_seconds=0.01),
+                                   clock=FakeClock())
             held = [asyncio.create_task(guard.authorize(authorize(f"auth_{index}"), 5)) for index in range(2)]
             await wait_until(lambda: simulator.calls["Authorize"] == 2)
             busy = await guard.authorize(authorize("auth_3"), 5)

@@ -29,6 +29,7 @@ PAYMENT_ERRORS = [
     errors.DeadlineTooShort(10, 70),
     errors.IdempotencyKeyReused(),
     errors.RequestInProgress(),
+    errors.ChannelBusy("sim"),
     errors.StoreUnavailable(),
     errors.ShuttingDown(),
 ]

@@ -17,14 +17,17 @@ flight, and rolling statistics (`health`). Money safety decides every refusal's 
 - `batch` is one call holding one slot and one breaker permit: refused, every item gets the refusal;
   answered, every item is a statistics sample, and the breaker sees one result, a failure only when
   every item is a technical failure (one item the channel decided shows it is up).
-- The limit counts calls in flight; it is not a queue: over it, a call is refused at once, since
-  waiting would spend the caller's timeout on a channel that is already slow.
+- The limit counts calls in flight. A call over it waits for a slot, first come first served, for
+  `slot_wait_seconds` at most and never more than half its own timeout (the rest is the call's), so
+  a burst of callers queues for a moment instead of being refused; one still without a slot is refused
+  "channel_busy". Inquire does not wait: a full channel answers it UNKNOWN at once.
 - A caller cancelled while the inner call runs frees its slot and its probe slot and records nothing:
   a caller going away says nothing about the channel (its own timeouts come back as UNKNOWN and
   count). The same holds if the inner client breaks its contract and raises. Timeouts are passed to
   the inner client unchanged.
 """
 
+import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,7 +35,7 @@ from dataclasses import dataclass, fields
 
 from ..v1 import channel_pb2
 from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome, batch_operation_names
-from .breaker import CircuitBreaker, Permit, is_technical_failure
+from .breaker import CircuitBreaker, is_technical_failure
 from .health import ChannelHealth, ChannelStats
 
 CIRCUIT_OPEN_CODE = "channel_circuit_open"
@@ -56,6 +59,7 @@ class ResilienceSettings:
     open_seconds: float = 10.0
     half_open_probes: int = 1
     max_in_flight: int = 64
+    slot_wait_seconds: float = 0.25
     window_size: int = 200
     window_seconds: float = 300.0
     min_samples: int = 20
@@ -89,6 +93,7 @@ class GuardedChannel(ChannelClient):
                                       half_open_probes=settings.half_open_probes, clock=clock)
         self.stats = ChannelStats(window_size=settings.window_size, window_seconds=settings.window_seconds,
                                   min_samples=settings.min_samples, clock=clock)
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
 
     def __repr__(self) -> str:
         return f"GuardedChannel({self.inner!r})"
@@ -103,37 +108,38 @@ class GuardedChannel(ChannelClient):
 
     async def authorize(self, request: channel_pb2.ChannelAuthorizeRequest,
                         timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, lambda: self._one(self.inner.authorize(request, timeout))))[0]
+        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.authorize(request, left))))[0]
 
     async def capture(self, request: channel_pb2.ChannelCaptureRequest,
                       timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, lambda: self._one(self.inner.capture(request, timeout))))[0]
+        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.capture(request, left))))[0]
 
     async def void(self, request: channel_pb2.ChannelVoidRequest, timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, lambda: self._one(self.inner.void(request, timeout))))[0]
+        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.void(request, left))))[0]
 
     async def refund(self, request: channel_pb2.ChannelRefundRequest,
                      timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, lambda: self._one(self.inner.refund(request, timeout))))[0]
+        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.refund(request, left))))[0]
 
     async def batch(self, requests: Sequence[BatchableRequest], timeout: float | None = None) -> list[ChannelResponse]:
         batch_operation_names(requests)  # a wrong type is the caller's bug: raise before taking a slot
         if not requests:
             return []
-        return await self._guarded(len(requests), lambda: self.inner.batch(requests, timeout))
+        return await self._guarded(len(requests), timeout, lambda left: self.inner.batch(requests, left))
 
     async def inquire(self, request: channel_pb2.ChannelInquireRequest,
                       timeout: float | None = None) -> ChannelResponse:
-        if self.stats.in_flight >= self.settings.max_in_flight:
+        if self._slots.locked():
             self.stats.busy_refusals += 1
             return ChannelResponse(Outcome.UNKNOWN, message=(
                 f"channel {self.name} has {self.settings.max_in_flight} calls in flight; inquiry not sent,"
                 " outcome still unknown"))
-        self.stats.in_flight += 1
-        try:
-            return await self.inner.inquire(request, timeout)
-        finally:
-            self.stats.in_flight -= 1
+        async with self._slots:
+            self.stats.in_flight += 1
+            try:
+                return await self.inner.inquire(request, timeout)
+            finally:
+                self.stats.in_flight -= 1
 
     async def close(self) -> None:
         await self.inner.close()
@@ -142,36 +148,48 @@ class GuardedChannel(ChannelClient):
     async def _one(call: Awaitable[ChannelResponse]) -> list[ChannelResponse]:
         return [await call]
 
-    async def _guarded(self, count: int, call: Callable[[], Awaitable[list[ChannelResponse]]]) -> list[ChannelResponse]:
-        """`call()` under a permit and a slot, its answers recorded; or `count` refusals, uncalled."""
-        permit = self._admit()
-        if isinstance(permit, ChannelResponse):
-            return [permit] * count
+    async def _guarded(self, count: int, timeout: float | None,
+                       call: Callable[[float | None], Awaitable[list[ChannelResponse]]]) -> list[ChannelResponse]:
+        """`call(timeout left)` under a permit and a slot, its answers recorded; or `count` refusals,
+        uncalled."""
+        permit = self.breaker.allow()
+        if permit is None:
+            self.stats.circuit_open_refusals += 1
+            return [ChannelResponse(Outcome.FAILED, decline_code=CIRCUIT_OPEN_CODE, message=(
+                f"channel {self.name} circuit is {self.breaker.state} after repeated failures; not sent"))] * count
+        waited_from = self._clock()
+        if not await self._take_slot(timeout):
+            self.breaker.release(permit)
+            self.stats.busy_refusals += 1
+            return [ChannelResponse(Outcome.FAILED, decline_code=BUSY_CODE, message=(
+                f"channel {self.name} has {self.settings.max_in_flight} calls in flight; not sent"))] * count
         started = self._clock()
+        if timeout is not None:
+            timeout = max(timeout - (started - waited_from), 0.0)
         self.stats.in_flight += 1
         try:
-            responses = await call()
+            responses = await call(timeout)
         except BaseException:
             self.breaker.release(permit)
             raise
         finally:
             self.stats.in_flight -= 1
+            self._slots.release()
         latency = self._clock() - started
         for response in responses:
             self.stats.record(response, latency)
         self.breaker.record(permit, success=not all(map(is_technical_failure, responses)))
         return responses
 
-    def _admit(self) -> Permit | ChannelResponse:
-        """A permit for one operation call, or the FAILED refusal to answer instead of calling."""
-        permit = self.breaker.allow()
-        if permit is None:
-            self.stats.circuit_open_refusals += 1
-            return ChannelResponse(Outcome.FAILED, decline_code=CIRCUIT_OPEN_CODE, message=(
-                f"channel {self.name} circuit is {self.breaker.state} after repeated failures; not sent"))
-        if self.stats.in_flight >= self.settings.max_in_flight:
-            self.breaker.release(permit)
-            self.stats.busy_refusals += 1
-            return ChannelResponse(Outcome.FAILED, decline_code=BUSY_CODE, message=(
-                f"channel {self.name} has {self.settings.max_in_flight} calls in flight; not sent"))
-        return permit
+    async def _take_slot(self, timeout: float | None) -> bool:
+        """One of the `max_in_flight` slots, waited for as the module docstring says; False if none came."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: taken without yielding to the loop
+            return True
+        wait_s = self.settings.slot_wait_seconds if timeout is None else min(self.settings.slot_wait_seconds,
+                                                                             timeout / 2)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), wait_s)
+        except TimeoutError:
+            return False
+        return True

@@ -98,6 +98,17 @@ class DeadlineTooShort(PaymentError):
                          needed_ms=str(needed_ms))
 
 
+class ChannelBusy(PaymentError):
+    """Every slot of the channel stayed taken for as long as the call could wait: the channel was not
+    called, nothing is kept, and the same request may be sent again with the same key."""
+
+    reason = "channel_busy"
+
+    def __init__(self, channel: str):
+        super().__init__(f"channel {channel} has all its calls in flight; not sent, retry with the same key",
+                         channel=channel)
+
+
 class IdempotencyKeyReused(PaymentError):
     reason = "idempotency_key_reused"
 

@@ -25,11 +25,12 @@ import logging
 import time
 
 from ..channels.base import BATCH_OPERATIONS, BatchableRequest, ChannelResponse, Outcome
-from ..channels.guarded import may_fail_over
+from ..channels.guarded import BUSY_CODE, may_fail_over
 from ..logs import bind_log_context
 from ..payments import lifecycle
 from ..payments.commands import AuthorizeCommand, CaptureCommand, RefundCommand, TokenizeCommand, VoidCommand
-from ..payments.errors import InvalidRequest, PaymentError, PaymentNotFound, RequestInProgress, VaultNotConfigured
+from ..payments.errors import (ChannelBusy, InvalidRequest, PaymentError, PaymentNotFound, RequestInProgress,
+                               VaultNotConfigured)
 from ..payments.ids import IdSource
 from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
 from ..routing.router import Route, Router
@@ -209,6 +210,9 @@ class PaymentService:
                 intent = self._rerouted(intent)
                 await self._commit(intent.change_of_channel)
             settlement = self._settle(intent.payment, [], intent.operation, response, intent.idempotency)
+            if _busy(response):
+                await self._commit(_released(settlement, intent.idempotency))
+                raise ChannelBusy(intent.payment.channel)
             await self._commit(settlement.change)
         finally:
             self._sending.discard(operation_id)
@@ -268,11 +272,15 @@ class PaymentService:
             settlements = {index: self._settle(intents[index].payment, [], intents[index].operation, response,
                                                intents[index].idempotency)
                            for index, response in responses.items()}
-            committed = await self._commit_many([settlement.change for settlement in settlements.values()])
+            committed = await self._commit_many([
+                _released(settlement, intents[index].idempotency) if _busy(responses[index]) else settlement.change
+                for index, settlement in settlements.items()])
             reversing = {}
             for (index, settlement), error in zip(settlements.items(), committed):
                 if error is not None:
                     outcomes[index] = error
+                elif _busy(responses[index]):
+                    outcomes[index] = ChannelBusy(intents[index].payment.channel)
                 elif settlement.reversal is not None:
                     reversing[index] = self._reverse(settlement, intents[index].idempotency, budget)
                 else:
@@ -411,7 +419,7 @@ class PaymentService:
             await self._commit(Change(payment=pending, expected_version=payment.version, operation=operation,
                                       idempotency=idempotency))
             settlement = await self._send(pending, operations, operation, _operation_request(pending, operation),
-                                          idempotency, budget)
+                                          idempotency, budget, fresh=True)
             return settlement.body
 
     # -- late outcomes ------------------------------------------------------------------------------
@@ -516,15 +524,22 @@ class PaymentService:
                              lambda found: self._resume(found, None, UNBOUNDED))
 
     async def _send(self, payment: PaymentRecord, earlier: list[OperationRecord], operation: OperationRecord,
-                    request, idempotency: IdempotencyRecord | None, budget: Budget) -> Settlement:
+                    request, idempotency: IdempotencyRecord | None, budget: Budget, *, fresh: bool = False) -> Settlement:
         """Calls the payment's channel with an operation already committed as pending, and commits what
-        it answered."""
+        it answered. Should the channel have no free slot, a `fresh` operation (its caller's first send)
+        is recorded FAILED with its key freed, and any other (a reversal, a resumed operation) stays
+        pending as it was, for the next retry or the resolver; both raise ChannelBusy."""
         binding = self._channels.named(payment.channel)
         call = getattr(binding.client, BATCH_OPERATIONS[type(request)])
         self._sending.add(operation.operation_id)
         try:
             response = await self._call_channel(call, request, budget.channel_timeout(binding.timeout_s))
+            if _busy(response) and not fresh:
+                raise ChannelBusy(payment.channel)
             settlement = self._settle(payment, earlier, operation, response, idempotency)
+            if _busy(response):
+                await self._commit(_released(settlement, idempotency))
+                raise ChannelBusy(payment.channel)
             await self._commit(settlement.change)
         finally:
             self._sending.discard(operation.operation_id)
@@ -576,6 +591,19 @@ class PaymentService:
         except StoreError as error:
             return [as_payment_error(error)] * len(changes)
         return [None if result is None else as_payment_error(result) for result in results]
+
+
+def _busy(response: ChannelResponse) -> bool:
+    """The guard found no free slot on the channel: the request was never sent."""
+    return response.outcome is Outcome.FAILED and response.decline_code == BUSY_CODE
+
+
+def _released(settlement: Settlement, idempotency: IdempotencyRecord) -> Change:
+    """The settlement of an operation the channel was too busy to take (FAILED channel_busy on the
+    payment's record), with its key freed instead of finished: a channel never called must not cost the
+    caller the key, so a retry with it is a new attempt."""
+    return dataclasses.replace(settlement.change, idempotency=None,
+                               released_key=(idempotency.merchant_id, idempotency.key))
 
 
 def _operation_request(payment: PaymentRecord, operation: OperationRecord) -> BatchableRequest:

@@ -46,7 +46,7 @@ def _channel_client(config: ChannelConfig, simulator_factory) -> ChannelClient:
             ("grpc.max_reconnect_backoff_ms", reconnect_ms)))
     return GuardedChannel(inner, settings=ResilienceSettings(
         failure_threshold=config.breaker_failures, open_seconds=config.breaker_open_seconds,
-        max_in_flight=config.max_in_flight))
+        max_in_flight=config.max_in_flight, slot_wait_seconds=config.slot_wait_ms / 1000))
 
 
 def _load_routing_table(config: SwitchConfig):

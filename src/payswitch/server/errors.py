@@ -27,6 +27,7 @@ STATUS_BY_ERROR: dict[type[errors.PaymentError], grpc.StatusCode] = {
     errors.IdempotencyKeyReused: grpc.StatusCode.ALREADY_EXISTS,
     errors.RequestInProgress: grpc.StatusCode.ABORTED,
     errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ChannelBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.ShuttingDown: grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -143,7 +143,9 @@ class Change:
     operation: inserted or replaced; so is next_operation, an operation the transition starts (the
     REVERSAL of a partial approval the caller did not accept). postings: appended. idempotency: IN_PROGRESS is inserted
     (IdempotencyConflict if the merchant+key exists), DONE replaces the existing row. vault_entry:
-    inserted (a second token for the same merchant and card is refused).
+    inserted (a second token for the same merchant and card is refused). released_key: the (merchant,
+    key) whose idempotency record is deleted, for a request refused before its channel was called, so
+    that the key is free again.
     """
 
     payment: PaymentRecord | None = None
@@ -153,6 +155,7 @@ class Change:
     postings: tuple[Posting, ...] = ()
     idempotency: IdempotencyRecord | None = None
     vault_entry: VaultEntry | None = None
+    released_key: tuple[str, str] | None = None
 
 
 class StoreError(Exception):

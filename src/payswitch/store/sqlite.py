@@ -413,8 +413,8 @@ def _apply_together(connection: sqlite3.Connection, changes: Sequence[Change]) -
         return False
     payments = [change.payment for change in changes if change.payment is not None]
     records = [change.idempotency for change in changes if change.idempotency is not None]
-    if (len({p.payment_id for p in payments}) != len(payments)
-            or len({(r.merchant_id, r.key) for r in records}) != len(records)):
+    keys = [(r.merchant_id, r.key) for r in records] + [c.released_key for c in changes if c.released_key]
+    if len({p.payment_id for p in payments}) != len(payments) or len(set(keys)) != len(keys):
         return False
     connection.execute("SAVEPOINT changes")
     try:
@@ -437,6 +437,7 @@ def _apply_together(connection: sqlite3.Connection, changes: Sequence[Change]) -
             _idempotency_values(r) for r in records if r.state is IdempotencyState.IN_PROGRESS])
         connection.executemany(_UPSERT_IDEMPOTENCY, [
             _idempotency_values(r) for r in records if r.state is not IdempotencyState.IN_PROGRESS])
+        connection.executemany(_DELETE_IDEMPOTENCY, [change.released_key for change in changes if change.released_key])
     except (sqlite3.IntegrityError, _NotAllApplied):
         connection.execute("ROLLBACK TO changes")
         connection.execute("RELEASE changes")
@@ -499,6 +500,8 @@ def _write_change(connection: sqlite3.Connection, change: Change) -> None:
                 raise
         else:
             connection.execute(_UPSERT_IDEMPOTENCY, _idempotency_values(record))
+    if change.released_key is not None:
+        connection.execute(_DELETE_IDEMPOTENCY, change.released_key)
 
 
 # --- connections ----------------------------------------------------------------------------------
@@ -608,6 +611,7 @@ _INSERT_POSTING = _insert("postings", ("transaction_id", "payment_id", "account"
                                        "created_at_us"))
 _INSERT_IDEMPOTENCY = _insert("idempotency", _IDEMPOTENCY_COLUMNS)
 _UPSERT_IDEMPOTENCY = _upsert("idempotency", _IDEMPOTENCY_COLUMNS, key=("merchant_id", "key"))
+_DELETE_IDEMPOTENCY = "DELETE FROM idempotency WHERE merchant_id = ? AND key = ?"
 
 
 def _payment_values(payment: PaymentRecord) -> tuple:
