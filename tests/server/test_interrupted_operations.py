@@ -77,16 +77,23 @@ def channel_says(address: str, reference: str):
             return error.code()
 
 
-def call_in_background(call) -> threading.Thread:
-    """Runs a call whose caller the kill will cut off; its error is the point, so it is dropped."""
+def kill_during(switch, database, kind: str, call) -> str:
+    """Starts `call` (a client's call to `switch`), waits until its `kind` operation is committed as
+    pending and the request has had time to reach the channel, then kills the switch with SIGKILL.
+    Returns the operation's id. The call's own error is the point of the kill, so it is dropped."""
     def run():
         try:
             call()
         except grpc.RpcError:
             pass
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    caller = threading.Thread(target=run, daemon=True)
+    caller.start()
+    reference = wait_for_pending_operation(database, kind)
+    time.sleep(0.3)  # the call reaches the channel
+    switch.send_signal(signal.SIGKILL)
+    switch.wait()
+    caller.join(10)
+    return reference
 
 
 @pytest.mark.parametrize("number, latency_ms", [
@@ -100,14 +107,9 @@ def test_a_retry_after_a_crash_finishes_the_authorization_at_once(tmp_path, numb
         serve = ("serve", "--config", config, "--db", str(database), "--log-level", "WARNING")
         request = dict(card=card(number), merchant_reference="order-k9", idempotency_key="k9-retry")
         with payswitch_process(*serve) as (address, switch):
-            client = SyncSwitchClient(address, "m_shop", "k1", secret, max_attempts=1, timeout=10)
-            caller = call_in_background(lambda: client.authorize(4_200, "USD", **request))
-            reference = wait_for_pending_operation(database, "AUTHORIZATION")
-            time.sleep(0.3)  # the call reaches the channel
-            switch.send_signal(signal.SIGKILL)
-            switch.wait()
-            caller.join(10)
-            client.close()
+            with SyncSwitchClient(address, "m_shop", "k1", secret, max_attempts=1, timeout=10) as client:
+                reference = kill_during(switch, database, "AUTHORIZATION",
+                                        lambda: client.authorize(4_200, "USD", **request))
         with payswitch_process(*serve) as (address, _):
             with SyncSwitchClient(address, "m_shop", "k1", secret, timeout=10) as client:
                 payment = client.authorize(4_200, "USD", **request).payment
@@ -124,15 +126,10 @@ def test_the_resolver_sends_an_interrupted_capture_again_instead_of_failing_it(t
         config = write_config(tmp_path, secret, channel, resolver)
         serve = ("serve", "--config", config, "--db", str(database), "--log-level", "WARNING")
         with payswitch_process(*serve) as (address, switch):
-            client = SyncSwitchClient(address, "m_shop", "k1", secret, max_attempts=1, timeout=10)
-            payment = client.authorize(5_000, "USD", card=card(), merchant_reference="order-cap").payment
-            caller = call_in_background(lambda: client.capture(payment.payment_id, 3_000, "USD"))
-            reference = wait_for_pending_operation(database, "CAPTURE")
-            time.sleep(0.3)
-            switch.send_signal(signal.SIGKILL)
-            switch.wait()
-            caller.join(10)
-            client.close()
+            with SyncSwitchClient(address, "m_shop", "k1", secret, max_attempts=1, timeout=10) as client:
+                payment = client.authorize(5_000, "USD", card=card(), merchant_reference="order-cap").payment
+                reference = kill_during(switch, database, "CAPTURE",
+                                        lambda: client.capture(payment.payment_id, 3_000, "USD"))
         with payswitch_process(*serve) as (address, _):
             with SyncSwitchClient(address, "m_shop", "k1", secret, timeout=10) as client:
                 deadline = time.monotonic() + SETTLE_WITHIN_S
