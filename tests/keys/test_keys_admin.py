@@ -23,7 +23,8 @@ ROUTES = 'version = "v1"\n[[rules]]\nname = "everyone"\nchannels = ["sim"]\n'
 
 @pytest.fixture
 def keys_switch(tmp_path):
-    switch = LiveSwitch(tmp_path, routing=ROUTES, admin_token=TOKEN, master_key=MasterKey.generate("mk1")).start()
+    switch = LiveSwitch(tmp_path, routing=ROUTES, admin_token=TOKEN, master_key=MasterKey.generate("mk1"),
+                        keyless_merchants=("m_gamma",)).start()
     channel = grpc.insecure_channel(switch.address)
     clients = []
 

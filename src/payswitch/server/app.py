@@ -54,7 +54,7 @@ def _load_routing_table(config: SwitchConfig):
     from ..routing.config import load_routing
     from ..routing.table import RoutingTable
 
-    return RoutingTable(load_routing(config.routing, known_channels=[c.name for c in config.channels]))
+    return RoutingTable(load_routing(config.routing, config.channel_names(), config.merchant_ids()))
 
 
 def _load_rules(config: SwitchConfig):
@@ -65,7 +65,7 @@ def _load_rules(config: SwitchConfig):
     from ..risk.engine import RiskEngine
 
     table = None if config.routing is None else _load_routing_table(config)
-    engine = None if config.risk is None else RiskEngine(load_risk(config.risk))
+    engine = None if config.risk is None else RiskEngine(load_risk(config.risk, config.merchant_ids()))
     return table, engine
 
 
@@ -103,7 +103,7 @@ class SwitchApp:
         self.verifier = signing.Verifier(config.signing_keys(), clock=clock)
         self.key_store = SigningKeyStore(database or config.database)
         self.keys = KeyRing(self.key_store, self.verifier, Sealer(self.master_key) if self.master_key else None,
-                            config_keys=config.signing_keys(), clock=clock)
+                            config_keys=config.signing_keys(), merchants=config.merchant_ids(), clock=clock)
         self._clock = clock
         self._clock_us = clock_us
         self._server_options = (("grpc.so_reuseport", 0), *server_options)
