@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 PURGE_INTERVAL_S = 3600
 
 
+class ListenerError(OSError):
+    """The listen address could not be bound (in use, not this machine's, or not resolvable)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"cannot listen on {address}")
+        self.address = address
+
+
 def _channel_client(config: ChannelConfig, simulator_factory) -> ChannelClient:
     if config.in_process:
         from ..channels.in_process import InProcessChannelClient
@@ -137,10 +145,13 @@ class SwitchApp:
 
             admin = AdminService(self.config.admin.token_sha256, self, binding)
             self._server.add_generic_rpc_handlers((admin.handler(),))
-        self.port = add_listener(self._server, self.listen, self.certificates)
+        try:
+            self.port = add_listener(self._server, self.listen, self.certificates)
+        except RuntimeError:  # grpc's "Failed to bind": the same as the port 0 older versions return
+            self.port = 0
         if not self.port:
             await self._close_stores()
-            raise OSError(f"cannot listen on {self.listen}")
+            raise ListenerError(self.listen)
         await self._server.start()
         self._background = [asyncio.create_task(self._purge_idempotency_keys()),
                             asyncio.create_task(self.resolver.run())]
