@@ -48,9 +48,9 @@ and field. examples/switch.toml is a file that starts as it is.
     [admin]                            # serves SwitchAdmin (docs/operations.md) when present
     token_sha256 = "..."               # hex SHA-256 of the bearer token; or token_env = "NAME" (the token)
 
-Like the routing and risk files (payswitch.toml_lines), every mistake is reported at once. `payswitch
-config check` reads a file with `notes`: a variable named by secret_env or token_env that is not set
-is then a note, not a problem, since the check may run where the secrets are not.
+Like the routing and risk files (payswitch.toml_lines), every mistake is reported at once.
+check_config() reads a file for `payswitch config check`: a variable named by secret_env or token_env
+that is not set is then a note, not a problem, since the check may run where the secrets are not.
 """
 
 import dataclasses

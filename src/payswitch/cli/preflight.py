@@ -36,21 +36,24 @@ def database_problem(path: str) -> str | None:
 def listen_problem(address: str) -> str | None:
     """Why `address` (HOST:PORT) cannot be bound here, found by binding it as grpc does, or None.
     Asked before grpc is, so the refusal is ours, in one line; a port taken in between still fails
-    grpc's own bind."""
+    grpc's own bind. Like grpc, a name is bindable when one of its addresses is."""
     host, _, port = address.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     try:
         found = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as error:
         return f"{host} does not resolve ({error.strerror})"
+    failures = []
     for family, kind, protocol, _name, socket_address in found:
         with socket.socket(family, kind, protocol) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc binds
             try:
                 probe.bind(socket_address)
             except OSError as error:
-                return (error.strerror or str(error)).lower()
-    return None
+                failures.append((error.strerror or str(error)).lower())
+            else:
+                return None
+    return failures[0] if failures else f"{host} resolves to no address"
 
 
 def _host_to_resolve(target: str) -> str | None:
