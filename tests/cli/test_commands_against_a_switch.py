@@ -5,7 +5,7 @@ the configuration does not know, and how admin answers print (snake_case, number
 import json
 
 import pytest
-from live_switch import LiveSwitch
+from live_switch import LiveSwitch, card
 
 from payswitch.cli.main import main
 from payswitch.keys.sealing import MasterKey
@@ -41,8 +41,6 @@ def test_channel_check_aimed_at_a_switch_says_once_that_it_is_not_a_channel(live
 
 def test_admin_answers_print_snake_case_names_and_numbers(admin_switch, capsys):
     client = admin_switch.client()
-    from live_switch import card
-
     client.authorize(100, "USD", card=card(), merchant_reference="for-the-statistics")
     assert main(["admin", "health", "--target", admin_switch.address]) == 0
     (channel,) = json.loads(capsys.readouterr().out)["channels"]

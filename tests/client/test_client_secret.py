@@ -1,6 +1,7 @@
 """The client takes a key's secret as the configuration presents it (hex) or as bytes, and refuses a
 wrong one when it is made, without quoting it, instead of failing on the first call."""
 
+import asyncio
 import threading
 
 import pytest
@@ -36,8 +37,6 @@ def test_a_wrong_secret_is_refused_when_the_client_is_made(secret, error, words)
 
 
 def test_the_asyncio_client_refuses_before_opening_a_channel():
-    import asyncio
-
     async def make():
         SwitchClient("127.0.0.1:1", "m_alpha", "k1", "zz" * 16)
 
