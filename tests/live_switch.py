@@ -45,14 +45,17 @@ class LiveSwitch:
                  channels: tuple[str, ...] = ("sim",), unreachable: tuple[str, ...] = (), routing: str | None = None,
                  resolver: ResolverConfig = ResolverConfig(), admin_token: str | None = None,
                  limits: ServerLimits = ServerLimits(), tls=None, master_key=None, risk: str | None = None,
-                 external: dict[str, str] | None = None, **channel_settings):
+                 external: dict[str, str] | None = None, keyless_merchants: tuple[str, ...] = (),
+                 **channel_settings):
         """`channels` each get a simulator served on its own port; `unreachable` channels point at a
         port where nothing listens (until `revive` starts a simulator there); `external` channels are
         served elsewhere (a channel process), by name and address. `routing` is the text of a routing
-        file; merchants default to the first channel."""
+        file; merchants default to the first channel. `keyless_merchants` are configured with no key of
+        their own: theirs are created through SwitchAdmin."""
         self.folder = folder
         self.database = str(folder / "switch.db")
         self.secrets = {merchant: secrets.token_bytes(32) for merchant in self.MERCHANTS}
+        self.keyless_merchants = keyless_merchants
         self.channel_timeout_ms = channel_timeout_ms
         self.timeout_delay_s = timeout_delay_s
         self.clock = clock
@@ -102,7 +105,8 @@ class LiveSwitch:
             channels=tuple(ChannelConfig(name, target, self.channel_timeout_ms, **self.channel_settings)
                            for name, target in targets.items()),
             merchants=tuple(MerchantConfig(m, next(iter(targets)), (SigningKey("k1", s),))
-                            for m, s in self.secrets.items()),
+                            for m, s in self.secrets.items())
+            + tuple(MerchantConfig(m, next(iter(targets)), ()) for m in self.keyless_merchants),
             routing=self.routing_path, risk=self.risk_path, resolver=self.resolver, limits=self.limits, tls=self.tls,
             admin=None if self.admin_token is None else AdminConfig(hashlib.sha256(self.admin_token.encode()).digest()))
         self.app = SwitchApp(config, clock=self.clock, master_key=self.master_key)

@@ -19,3 +19,15 @@ CURRENCY_WANTED = "an ISO 4217 currency code the switch knows (uppercase)"
 
 def is_currency(code: str) -> bool:
     return code in CURRENCY_EXPONENTS
+
+
+#: A signing secret is written as hex (the configuration's secret_hex or the variable secret_env names,
+#: and what a client may be given) of at least this many bytes.
+MIN_SECRET_BYTES = 16
+SECRET_WANTED = f"hex of at least {MIN_SECRET_BYTES} bytes ({2 * MIN_SECRET_BYTES} or more hex digits)"
+_SECRET_HEX = re.compile(rf"(?:[0-9a-fA-F]{{2}}){{{MIN_SECRET_BYTES},}}\Z")
+
+
+def secret_from_hex(text: str) -> bytes | None:
+    """The secret `text` writes, or None when it is not SECRET_WANTED (the text is never quoted back)."""
+    return bytes.fromhex(text) if _SECRET_HEX.match(text) else None

@@ -21,3 +21,18 @@ def test_every_problem_is_named_by_its_line(tmp_path, capsys):
     errors = capsys.readouterr().err.splitlines()
     assert f"{path}:5: limits[0].max_amount_minor" in errors[0]
     assert any(line.startswith(f"{path}:8: velocity[0].per") for line in errors)
+
+
+def test_with_the_configuration_a_limit_may_name_only_its_merchants(tmp_path, capsys):
+    switch = tmp_path / "switch.toml"
+    switch.write_text('[[merchants]]\nid = "m_acme"\n')
+    path = tmp_path / "risk.toml"
+    path.write_text('version = "r1"\n[[limits]]\nmerchant = "m_acmee"\ncurrency = "USD"\nmax_amount_minor = 5\n'
+                    '[[limits]]\nmerchant = "*"\ncurrency = "USD"\nmax_amount_minor = 9\n')
+    assert main(["risk", "check", str(path)]) == 0  # without the configuration any id is a merchant
+    capsys.readouterr()
+    assert main(["risk", "check", str(path), "--config", str(switch)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:3: limits[0].merchant: names no configured merchant ('m_acmee')"]
+    path.write_text('version = "r1"\n[[limits]]\nmerchant = "m_acme"\ncurrency = "USD"\nmax_amount_minor = 5\n')
+    assert main(["risk", "check", str(path), "--config", str(switch)]) == 0

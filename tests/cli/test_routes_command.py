@@ -161,3 +161,58 @@ def test_the_console_script_runs_routes_check(routing_file, tmp_path):
     assert (good.returncode, good.stdout.strip()) == (0, f"{routing_file}: ok: version 2026-11-24.1, 1 bins, 2 rules")
     bad = subprocess.run([*command, "routes", "check", str(broken)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and f"{broken}:6: rules[0].min_amount_minor" in bad.stderr
+
+
+SWITCH_WITH_MERCHANTS = """\
+[[channels]]
+name = "acquirer_a"
+target = "in-process"
+[[channels]]
+name = "acquirer_b"
+target = "in-process"
+[[merchants]]
+id = "m_acme"
+channel = "acquirer_a"
+[[merchants]]
+id = "m_plain"
+[[merchants.keys]]
+id = "k1"
+secret_env = "PAYSWITCH_TEST_NOT_SET_ANYWHERE"
+"""
+
+
+@pytest.fixture
+def switch_file(tmp_path):
+    path = tmp_path / "switch.toml"
+    path.write_text(SWITCH_WITH_MERCHANTS)
+    return path
+
+
+def test_check_refuses_a_rule_naming_a_merchant_the_switch_does_not_know(tmp_path, switch_file, capsys):
+    path = tmp_path / "routes.toml"
+    path.write_text('version = "v1"\n[[rules]]\nname = "acme"\nmerchants = [\n  "m_acme",\n  "m_acmee",\n]\n'
+                    'channels = ["acquirer_a"]\n')
+    assert main(["routes", "check", str(path)]) == 0  # without the configuration any id is a merchant
+    capsys.readouterr()
+    assert main(["routes", "check", str(path), "--config", str(switch_file)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:6: rules[0].merchants: names no configured merchant ('m_acmee')"]
+
+
+def test_explain_with_the_configuration_names_the_default_channel(routing_file, switch_file, capsys):
+    payment = ["--bin", "510000", "--amount", "1", "--currency", "EUR"]
+    assert main(["routes", "explain", str(routing_file), "--config", str(switch_file), "--merchant", "m_acme",
+                 *payment]) == 2
+    assert capsys.readouterr().out.splitlines()[-1] == f"{switch_file}: merchant m_acme's default channel is acquirer_a"
+    assert main(["routes", "explain", str(routing_file), "--config", str(switch_file), "--merchant", "m_plain",
+                 *payment]) == 2
+    assert "m_plain has no default channel: the switch answers FAILED_PRECONDITION no_route" in capsys.readouterr().out
+
+
+def test_explain_with_the_configuration_refuses_an_unknown_merchant(routing_file, switch_file, capsys):
+    assert main(["routes", "explain", str(routing_file), "--config", str(switch_file), "--merchant", "m_nobody",
+                 "--bin", "400000", "--amount", "1", "--currency", "EUR"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (f"--merchant m_nobody: {switch_file} configures no such merchant "
+                                    "(it has m_acme, m_plain)")

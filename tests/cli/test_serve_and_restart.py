@@ -48,13 +48,19 @@ class CommandProcess:
         self.address = line.split()[-1]
 
     def stop(self, signum=signal.SIGTERM) -> tuple[int, str]:
+        """Exit status and stdout; what it logged is kept in `stderr`."""
         self.process.send_signal(signum)
         try:
-            output, _ = self.process.communicate(timeout=20)
+            output, self.stderr = self.process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise
         return self.process.returncode, output
+
+
+def logged(stderr: str) -> list[dict]:
+    """The JSON log lines of a command's stderr."""
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
 def test_state_survives_a_restart_and_sigterm_stops_cleanly(tmp_path):
@@ -62,7 +68,7 @@ def test_state_survives_a_restart_and_sigterm_stops_cleanly(tmp_path):
     secret = secrets.token_bytes(32)
     channel = CommandProcess("channel-sim", "--listen", "127.0.0.1:0")
     config, database = write_config(tmp_path, secret, channel.address), tmp_path / "switch.db"
-    serve = ("serve", "--config", str(config), "--db", str(database), "--log-level", "WARNING")
+    serve = ("serve", "--config", str(config), "--db", str(database))
 
     server = CommandProcess(*serve)
     with SyncSwitchClient(server.address, "m_shop", "k1", secret) as client:
@@ -70,7 +76,9 @@ def test_state_survives_a_restart_and_sigterm_stops_cleanly(tmp_path):
         client.capture(payment.payment_id, 10_000, "USD")
         before = client.get_payment(payment.payment_id).payment
     code, output = server.stop(signal.SIGTERM)
-    assert code == 0 and "stopped" in output
+    assert code == 0 and output == ""  # stdout carries the ready line alone; the rest is logged
+    assert [line["message"] for line in logged(server.stderr)][-2:] == [
+        "stopping: finishing in-flight calls (grace 3 s)", "stopped"]
 
     server = CommandProcess(*serve)
     with SyncSwitchClient(server.address, "m_shop", "k1", secret) as client:

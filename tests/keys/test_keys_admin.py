@@ -23,7 +23,8 @@ ROUTES = 'version = "v1"\n[[rules]]\nname = "everyone"\nchannels = ["sim"]\n'
 
 @pytest.fixture
 def keys_switch(tmp_path):
-    switch = LiveSwitch(tmp_path, routing=ROUTES, admin_token=TOKEN, master_key=MasterKey.generate("mk1")).start()
+    switch = LiveSwitch(tmp_path, routing=ROUTES, admin_token=TOKEN, master_key=MasterKey.generate("mk1"),
+                        keyless_merchants=("m_gamma",)).start()
     channel = grpc.insecure_channel(switch.address)
     clients = []
 
@@ -181,15 +182,15 @@ def test_the_keys_command_creates_lists_and_revokes(keys_switch, monkeypatch, ca
     out, err = capsys.readouterr()
     created = json.loads(out)
     secret_hex = created["secret_hex"]
-    key_id = created["key"]["keyId"]
+    key_id = created["key"]["key_id"]
     assert len(bytes.fromhex(secret_hex)) == 32 and key_id.startswith("k_")
-    assert created["key"]["validUntil"] == "2099-01-01T00:00:00Z"
+    assert created["key"]["valid_until"] == "2099-01-01T00:00:00Z"
     assert "shown this once" in err and secret_hex not in err
     assert authorized(switch.client_for("m_gamma", key_id, bytes.fromhex(secret_hex)), "from-the-cli")
 
     assert main(["keys", "list", "--merchant", "m_gamma", *target]) == 0
     out = capsys.readouterr().out
-    assert [(k["keyId"], k["status"], k["inUse"]) for k in json.loads(out)["keys"]] == [(key_id, "active", True)]
+    assert [(k["key_id"], k["status"], k["in_use"]) for k in json.loads(out)["keys"]] == [(key_id, "active", True)]
     assert secret_hex not in out
 
     assert main(["keys", "revoke", "--merchant", "m_gamma", "--key-id", key_id, *target]) == 0

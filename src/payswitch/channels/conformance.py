@@ -116,6 +116,10 @@ class TargetUnreachable(Exception):
     """No connection could be made to the target, so no check could run."""
 
 
+class NotAPaymentChannel(Exception):
+    """The target answers gRPC but does not serve PaymentChannel (a switch, say), so no check could run."""
+
+
 #: Every check, in the order they run.
 CHECKS: list[Check] = []
 
@@ -635,6 +639,11 @@ async def _ensure_reachable(probe: Probe, target: str) -> None:
         await probe.stub.Inquire(channel_pb2.ChannelInquireRequest(reference=probe.reference()),
                                  timeout=probe.options.timeout, wait_for_ready=False)
     except grpc.aio.AioRpcError as error:
+        if error.code() is grpc.StatusCode.UNIMPLEMENTED:
+            # Inquire is not optional: a service without it is not a PaymentChannel at all, and
+            # every check would fail with the same UNIMPLEMENTED.
+            raise NotAPaymentChannel(f"{target} is not a PaymentChannel: it answers Inquire with UNIMPLEMENTED "
+                                     "(is it a switch? channel-check takes a channel's address)") from None
         evidence = f"{error.details() or ''}\n{error.debug_error_string() or ''}"
         if error.code() is grpc.StatusCode.UNAVAILABLE and connection_not_established(evidence):
             details = safe_message(" ".join((error.details() or "").split()))
@@ -644,7 +653,8 @@ async def _ensure_reachable(probe: Probe, target: str) -> None:
 async def run_checks(target: str, options: CheckOptions, tls: ClientTls | None = None) -> list[CheckResult]:
     """Runs the selected checks one after another against the PaymentChannel at `target`
     ("host:port"; TLS when `tls` is given). Raises TargetUnreachable when no connection can be made,
-    ValueError for an unknown name in `options.only`."""
+    NotAPaymentChannel when the target serves something else, ValueError for an unknown name in
+    `options.only`."""
     selected = select_checks(options.only)
     async with aio_channel(target, tls) as channel:
         probe = Probe(channel_pb2_grpc.PaymentChannelStub(channel), options)

@@ -2,8 +2,6 @@
 
 import argparse
 
-from google.protobuf import json_format
-
 from ..v1 import admin_pb2
 from . import admin_calls
 
@@ -17,11 +15,13 @@ _CALLS = {
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "admin", help="operate a running switch: reload routing, channel health, pending operations",
-        description="Calls SwitchAdmin on a running switch and prints the answer as JSON.")
+        "admin", help="operate a running switch: reload routing and risk, channel health, pending operations",
+        description="Calls SwitchAdmin on a running switch (one with an [admin] section, docs/operations.md) and "
+        "prints the answer as JSON, field names in snake_case.")
     parser.add_argument("action", choices=sorted(_CALLS),
-                        help="reload: re-read the routing file; routing: the table in use; health: each channel's "
-                        "breaker and recent statistics; pending: operations of unknown outcome")
+                        help="reload: re-read the routing file and the risk rules (both, or neither when one is "
+                        "refused); routing: the table and risk rules in use; health: each channel's breaker and "
+                        "recent statistics; pending: operations of unknown outcome")
     parser.add_argument("--older-than", type=int, default=0, metavar="SECONDS",
                         help="pending: only operations pending at least this long")
     admin_calls.add_connection_arguments(parser)
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     response = admin_calls.call(args, f"admin {args.action}", method, request)
     if response is None:
         return args.exit_status
-    print(json_format.MessageToJson(response, always_print_fields_with_no_presence=True))
+    admin_calls.print_answer(response)
     return 0

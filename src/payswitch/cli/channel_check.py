@@ -1,7 +1,8 @@
 """`payswitch channel-check`: run the PaymentChannel conformance suite against a channel team's service.
 
-Exit status: 0 when no check failed, 1 when one did, 2 when the target could not be reached at all (or
-the arguments were wrong), so a CI job can tell "the channel breaks the contract" from "nothing there".
+Exit status: 0 when no check failed, 1 when one did, 2 when the target could not be reached at all, is
+not a PaymentChannel (or the arguments were wrong), so a CI job can tell "the channel breaks the
+contract" from "no channel there".
 """
 
 import argparse
@@ -28,7 +29,8 @@ def register(subparsers) -> None:
         "channel-check",
         help="check that a PaymentChannel service keeps the contract",
         description="Run the PaymentChannel conformance checks against HOST:PORT (gRPC; TLS with --tls-ca) and print "
-        "one row per check. Exit 0 when none failed, 1 when one did, 2 when the target cannot be reached. "
+        "one row per check. Exit 0 when none failed, 1 when one did, 2 when the target cannot be reached or is "
+        "not a PaymentChannel. "
         "See docs/channel-development.md.",
     )
     parser.add_argument("--target", required=True, help="the channel's address, HOST:PORT")
@@ -54,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
           f"decline card {decline}, deadline {options.timeout:g} s", flush=True)
     try:
         results = runtime.run(conformance.run_checks(args.target, options, arguments.client_tls(args)))
-    except conformance.TargetUnreachable as unreachable:
-        print(f"channel-check: {unreachable}", file=sys.stderr)
+    except (conformance.TargetUnreachable, conformance.NotAPaymentChannel) as no_channel:
+        print(f"channel-check: {no_channel}", file=sys.stderr)
         return 2
     print(conformance.render_table(results))
     failed = [result for result in results if result.passed is False]

@@ -9,7 +9,6 @@ import json
 import sys
 from datetime import datetime
 
-from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ..v1 import admin_pb2
@@ -69,10 +68,6 @@ def _request(args: argparse.Namespace):
     return "RevokeKey", admin_pb2.RevokeKeyRequest(merchant_id=args.merchant, key_id=args.key_id)
 
 
-def _as_dict(message) -> dict:
-    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-
-
 def run(args: argparse.Namespace) -> int:
     method, request = _request(args)
     response = admin_calls.call(args, f"keys {args.action}", method, request)
@@ -81,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "create":
         print("payswitch keys create: the secret below is shown this once; give it to the merchant now. The "
               "switch keeps it only sealed and cannot show it again.", file=sys.stderr)
-        print(json.dumps({"key": _as_dict(response.key), "secret_hex": response.secret.hex()}, indent=2))
+        print(json.dumps({"key": admin_calls.as_dict(response.key), "secret_hex": response.secret.hex()}, indent=2))
     else:
-        print(json.dumps(_as_dict(response), indent=2))
+        admin_calls.print_answer(response)
     return 0

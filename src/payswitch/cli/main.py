@@ -5,8 +5,8 @@ import importlib
 import sys
 
 # Each module defines register(subparsers), which adds its parser and sets `handler`.
-COMMAND_MODULES = ("serve", "channel_sim", "demo", "ledger", "info", "bench", "routes", "channel_check", "admin",
-                   "keys", "vault", "risk")
+COMMAND_MODULES = ("serve", "config_check", "channel_sim", "demo", "ledger", "info", "bench", "routes",
+                   "channel_check", "admin", "keys", "vault", "risk")
 
 
 def build_parser() -> argparse.ArgumentParser:

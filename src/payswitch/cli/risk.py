@@ -1,10 +1,12 @@
-"""`payswitch risk check FILE`: validate a risk rules file before the switch loads it (docs/risk.md).
-Exit 0 for a good file, 1 with every problem on stderr, each named by its line."""
+"""`payswitch risk check FILE`: validate a risk rules file before the switch loads it (docs/risk.md);
+with --config, its limits may name only the switch's merchants. Exit 0 for a good file, 1 with every
+problem on stderr, each named by its line."""
 
 import argparse
 import sys
 
 from ..risk.config import RiskConfigError, load_risk
+from .config_check import configuration_for_names
 
 
 def register(subparsers) -> None:
@@ -13,12 +15,20 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="risk_command", required=True, metavar="SUBCOMMAND")
     check = commands.add_parser("check", help="validate a risk file; every problem is reported with its line")
     check.add_argument("file", metavar="FILE", help="the risk TOML file")
+    check.add_argument("--config", metavar="SWITCH_TOML",
+                       help="the switch configuration: limits may name only its merchants")
     check.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
+    known_merchants = None
+    if args.config is not None:
+        switch = configuration_for_names(args.config)
+        if switch is None:
+            return 1
+        known_merchants = switch.merchant_ids()
     try:
-        config = load_risk(args.file)
+        config = load_risk(args.file, known_merchants)
     except RiskConfigError as error:
         print(error, file=sys.stderr)
         return 1

@@ -2,17 +2,19 @@
 payment would be routed as it is.
 
 check exits 0 for a good file and 1 with every problem on stderr; explain exits 0 when a rule matches,
-2 when none does (the switch would use the merchant's default channel) and 1 for a bad file.
+2 when none does (the switch would use the merchant's default channel) and 1 for a bad file. With
+--config, both check the file against the switch's channels and merchants, and explain says what the
+merchant's default channel is.
 """
 
 import argparse
 import re
 import sys
 
-from ..config import ConfigError, load_config
 from ..payments.money import CURRENCY_EXPONENTS
 from ..routing.config import RoutingConfigError, load_routing
 from ..routing.table import RoutingTable
+from .config_check import configuration_for_names
 
 
 def _minor_units(text: str) -> int:
@@ -55,11 +57,14 @@ def register(subparsers) -> None:
     known = check.add_mutually_exclusive_group()
     known.add_argument("--channels", type=_channel_names, metavar="A,B,C",
                        help="the channel names rules may use; without this or --config any name is accepted")
-    known.add_argument("--config", metavar="SWITCH_TOML", help="take the channel names from the switch configuration")
+    known.add_argument("--config", metavar="SWITCH_TOML",
+                       help="take the channel and merchant names from the switch configuration")
     check.set_defaults(handler=run_check)
 
     explain = commands.add_parser("explain", help="show, rule by rule, how a payment would be routed")
     explain.add_argument("file", metavar="FILE", help="the routing TOML file")
+    explain.add_argument("--config", metavar="SWITCH_TOML", help="the switch configuration: its channels and "
+                         "merchants are checked, and the merchant's default channel is shown")
     explain.add_argument("--merchant", required=True, help="merchant id")
     method = explain.add_mutually_exclusive_group(required=True)
     method.add_argument("--bin", type=_digits(6, 11, "a card number prefix"),
@@ -72,23 +77,22 @@ def register(subparsers) -> None:
     explain.set_defaults(handler=run_explain)
 
 
-def _load(path: str, known_channels=None):
+def _load(path: str, known_channels=None, known_merchants=None):
     try:
-        return load_routing(path, known_channels)
+        return load_routing(path, known_channels, known_merchants)
     except RoutingConfigError as error:
         print(error, file=sys.stderr)
         return None
 
 
 def run_check(args: argparse.Namespace) -> int:
-    known = args.channels
+    known_channels, known_merchants = args.channels, None
     if args.config is not None:
-        try:
-            known = frozenset(channel.name for channel in load_config(args.config).channels)
-        except ConfigError as error:
-            print(error, file=sys.stderr)
+        switch = configuration_for_names(args.config)
+        if switch is None:
             return 1
-    config = _load(args.file, known)
+        known_channels, known_merchants = switch.channel_names(), switch.merchant_ids()
+    config = _load(args.file, known_channels, known_merchants)
     if config is None:
         return 1
     print(f"{args.file}: ok: version {config.version}, {len(config.bins)} bins, {len(config.rules)} rules")
@@ -96,7 +100,17 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    config = _load(args.file)
+    switch = None
+    if args.config is not None:
+        switch = configuration_for_names(args.config)
+        if switch is None:
+            return 1
+        if args.merchant not in switch.merchant_ids():
+            print(f"--merchant {args.merchant}: {args.config} configures no such merchant (it has "
+                  f"{', '.join(sorted(switch.merchant_ids())) or 'none'})", file=sys.stderr)
+            return 1
+    config = (_load(args.file) if switch is None
+              else _load(args.file, switch.channel_names(), switch.merchant_ids()))
     if config is None:
         return 1
     table = RoutingTable(config)
@@ -104,4 +118,9 @@ def run_explain(args: argparse.Namespace) -> int:
     method = "wallet" if args.wallet is not None else "card"
     explanation = table.explain(args.merchant, args.currency, args.amount, method, card_number, args.wallet)
     print(explanation.render())
+    if explanation.rule is None and switch is not None:
+        default = switch.default_channels().get(args.merchant)
+        print(f"{args.config}: merchant {args.merchant}'s default channel is {default}" if default is not None else
+              f"{args.config}: merchant {args.merchant} has no default channel: the switch answers "
+              "FAILED_PRECONDITION no_route")
     return 0 if explanation.rule is not None else 2

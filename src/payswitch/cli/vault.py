@@ -2,8 +2,6 @@
 
 import argparse
 
-from google.protobuf import json_format
-
 from ..v1 import admin_pb2
 from . import admin_calls
 
@@ -22,5 +20,5 @@ def run(args: argparse.Namespace) -> int:
     response = admin_calls.call(args, "vault rotate", "RotateVaultKey", admin_pb2.RotateVaultKeyRequest())
     if response is None:
         return args.exit_status
-    print(json_format.MessageToJson(response, always_print_fields_with_no_presence=True))
+    admin_calls.print_answer(response)
     return 0

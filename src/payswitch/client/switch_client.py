@@ -46,10 +46,12 @@ def retryable(error: grpc.RpcError) -> bool:
 class SwitchClient:
     """`timeout` bounds a whole call, retries included; `max_attempts` bounds the retries."""
 
-    def __init__(self, target: str, merchant_id: str, key_id: str, secret: bytes, *, timeout: float = 10.0,
+    def __init__(self, target: str, merchant_id: str, key_id: str, secret: bytes | str, *, timeout: float = 10.0,
                  max_attempts: int = 4, backoff_s: float = 0.05, clock=time.time, channel_options=(),
                  tls: ClientTls | None = None):
-        """`tls`: the switch's CA (and this caller's certificate for mutual TLS); None is plaintext."""
+        """`secret`: the key's secret as bytes, or as the hex string the switch's configuration holds (a
+        wrong one raises ValueError here). `tls`: the switch's CA (and this caller's certificate for
+        mutual TLS); None is plaintext."""
         self.merchant_id = merchant_id
         self.signer = RequestSigner(merchant_id, key_id, secret, clock)
         self._timeout = timeout

@@ -14,7 +14,11 @@ class SyncSwitchClient:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="payswitch-client", daemon=True)
         self._thread.start()
-        self._client = self._run(self._make(args, kwargs))
+        try:
+            self._client = self._run(self._make(args, kwargs))
+        except BaseException:  # a refused argument (a bad secret, say) leaves no loop thread behind
+            self._stop_loop()
+            raise
 
     @staticmethod
     async def _make(args, kwargs) -> SwitchClient:
@@ -32,9 +36,12 @@ class SyncSwitchClient:
     def close(self) -> None:
         if self._thread.is_alive():
             self._run(self._client.close())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-            self._loop.close()
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
     def __getattr__(self, name):
         method = getattr(self._client, name)

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -74,11 +74,14 @@ class KeyRing:
     `sealer` may be None when no master key is configured: configuration keys still verify, but no
     key can be created, and start() refuses a database that holds active stored keys (they would not
     verify, so every merchant using one would be locked out without a word).
+    `merchants` are the merchants the configuration knows: a key for another is refused, and a stored
+    one is left out (None, for tests of the ring alone, accepts any).
     `clock` returns Unix seconds and `random_bytes(n)` n random bytes; both are injected for tests.
     """
 
     def __init__(self, store: SigningKeyStore, verifier, sealer: Sealer | None, *,
-                 config_keys: Mapping[tuple[str, str], bytes] | None = None, clock: Callable[[], float] = time.time,
+                 config_keys: Mapping[tuple[str, str], bytes] | None = None,
+                 merchants: Collection[str] | None = None, clock: Callable[[], float] = time.time,
                  random_bytes: Callable[[int], bytes] = secrets.token_bytes, max_active: int = MAX_ACTIVE_KEYS,
                  resync_seconds: float | None = DEFAULT_RESYNC_SECONDS):
         if max_active < 1:
@@ -87,6 +90,7 @@ class KeyRing:
         self._verifier = verifier
         self._sealer = sealer
         self._config: KeyTable = dict(config_keys or {})
+        self._merchants = None if merchants is None else frozenset(merchants)
         self._clock = clock
         self._random_bytes = random_bytes
         self._max_active = max_active
@@ -184,9 +188,7 @@ class KeyRing:
         until `valid_until_us` (default never). Returns the key and its secret, which is never
         available again."""
         now_us = self.now_us()
-        violations: dict[str, str] = {}
-        if not isinstance(merchant_id, str) or not is_name(merchant_id):
-            violations["merchant_id"] = f"must be {NAME_WANTED}"
+        violations = self._merchant_violation(merchant_id)
         if key_id and not is_name(key_id):
             violations["key_id"] = f"must be {NAME_WANTED} (or empty, to have one generated)"
         valid_from_us = now_us if valid_from_us is None else valid_from_us
@@ -221,8 +223,8 @@ class KeyRing:
     async def list_keys(self, merchant_id: str | None = None) -> list[KeyInfo]:
         """The merchant's keys (every merchant's if None): configured ones first, then stored ones
         oldest first, revoked and expired included. Never a secret."""
-        if merchant_id is not None and not is_name(merchant_id):
-            raise InvalidKeyRequest({"merchant_id": f"must be {NAME_WANTED}"})
+        if merchant_id is not None and (violation := self._merchant_violation(merchant_id)):
+            raise InvalidKeyRequest(violation)
         published = self._published or {}
         configured = [KeyInfo(merchant, key_id, ACTIVE, CONFIG, None, None, None, None, (merchant, key_id) in published)
                       for merchant, key_id in sorted(self._config) if merchant_id in (None, merchant)]
@@ -251,6 +253,16 @@ class KeyRing:
 
     # --- internals ---------------------------------------------------------------------------------
 
+    def _merchant_violation(self, merchant_id) -> dict[str, str]:
+        """{"merchant_id": what is wrong} for an id that is malformed or names no configured merchant
+        (a key for it would make a working merchant of a typo); {} for a good one."""
+        if not isinstance(merchant_id, str) or not is_name(merchant_id):
+            return {"merchant_id": f"must be {NAME_WANTED}"}
+        if self._merchants is not None and merchant_id not in self._merchants:
+            return {"merchant_id": f"names no configured merchant ({merchant_id!r}); merchants are added in the "
+                                   "configuration file"}
+        return {}
+
     async def _load(self, strict: bool) -> dict[tuple[str, str], _LoadedKey]:
         records = await self._store.active_keys(self.now_us())
         if records and self._sealer is None:
@@ -264,6 +276,11 @@ class KeyRing:
         failures = []
         for record in records:
             pair = (record.merchant_id, record.key_id)
+            if self._merchants is not None and record.merchant_id not in self._merchants:
+                if strict:
+                    log.warning("signing key %s of merchant %s is stored, but the merchant is not in the "
+                                "configuration: it does not verify", record.key_id, record.merchant_id)
+                continue
             previous = self._stored.get(pair)
             if previous is not None and previous.record.sealed_secret == record.sealed_secret:
                 loaded[pair] = _LoadedKey(record, previous.secret)  # already opened; the window may have changed

@@ -27,6 +27,7 @@ its line (payswitch.toml_lines), and a file with any mistake is refused as a who
 """
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,11 +112,14 @@ def _rule_name(check: TableChecker, table: dict, required: bool) -> str | None:
     return name
 
 
-def _read_limit(check: TableChecker, table: dict, index: int) -> Limit | None:
+def _read_limit(check: TableChecker, table: dict, index: int, known_merchants: frozenset[str] | None) -> Limit | None:
     check.unknown_keys(table, _LIMIT_KEYS)
     name = _rule_name(check, table, required=False)
     merchant = check.string(table, "merchant", lambda text: text == ANY_MERCHANT or is_name(text),
                             f'a merchant id ({NAME_WANTED}) or "*"', required=True)
+    if known_merchants is not None and merchant not in (None, ANY_MERCHANT) and merchant not in known_merchants:
+        # A misspelt merchant would leave the limit bounding nobody, silently.
+        check.fail("merchant", f"names no configured merchant ({merchant!r})")
     currency = check.string(table, "currency", is_currency, CURRENCY_WANTED, required=True)
     max_amount = check.integer(table, "max_amount_minor", 1, _MONEY_MAX, unit=_MINOR_UNITS)
     max_daily = check.integer(table, "max_daily_minor", 1, _MONEY_MAX, unit=_MINOR_UNITS)
@@ -180,8 +184,10 @@ def _table(data: dict, key: str, lines: SourceLines, problems: list[Problem]) ->
     return value, lines.table_header(key)
 
 
-def parse_risk(text: str, source: str = "<risk>") -> RiskConfig:
-    """Validate a risk file's text; RiskConfigError lists every problem, each with its line."""
+def parse_risk(text: str, source: str = "<risk>", known_merchants: Collection[str] | None = None) -> RiskConfig:
+    """Validate a risk file's text; RiskConfigError lists every problem, each with its line. With
+    `known_merchants` (the switch configuration's), a limit naming another merchant is one."""
+    known_merchants = None if known_merchants is None else frozenset(known_merchants)
     lines = SourceLines(text)
     data = decode(text, source, lines, RiskConfigError)
     problems: list[Problem] = []
@@ -204,7 +210,7 @@ def parse_risk(text: str, source: str = "<risk>") -> RiskConfig:
     bounded: dict[tuple[str, str], Limit] = {}
     for index, (table, header) in enumerate(array_of_tables(data, "limits", lines, problems)):
         check = TableChecker(lines, problems, header, f"limits[{index}]")
-        limit = _read_limit(check, table, index)
+        limit = _read_limit(check, table, index, known_merchants)
         if limit is None or not claim(check, limit.name):
             continue
         earlier = bounded.get((limit.merchant, limit.currency))
@@ -247,6 +253,6 @@ def parse_risk(text: str, source: str = "<risk>") -> RiskConfig:
                       source)
 
 
-def load_risk(path: str | Path) -> RiskConfig:
+def load_risk(path: str | Path, known_merchants: Collection[str] | None = None) -> RiskConfig:
     """Read and validate a risk file; an unreadable file is a RiskConfigError like a wrong one."""
-    return parse_risk(read_text(path, RiskConfigError), str(path))
+    return parse_risk(read_text(path, RiskConfigError), str(path), known_merchants)

@@ -148,12 +148,18 @@ def _read_channels(check: TableChecker, table: dict,
     return names, weights
 
 
-def _read_rule(check: TableChecker, table: dict, known: Collection[str] | None) -> Rule | None:
+def _read_rule(check: TableChecker, table: dict, known: Collection[str] | None,
+               known_merchants: Collection[str] | None) -> Rule | None:
     check.unknown_keys(table, _RULE_KEYS)
     name = check.string(table, "name", is_name, NAME_WANTED, required=True)
     if name == RESERVED_RULE_NAME:
         check.fail("name", f"{name!r} is reserved: the switch records it for a merchant's default channel")
     criteria = {key: check.strings(table, key, valid, wanted) for key, valid, wanted in _CRITERIA}
+    if known_merchants is not None and criteria["merchants"] is not None:
+        # A misspelt merchant would leave the rule matching nobody, silently.
+        for merchant in criteria["merchants"]:
+            if merchant not in known_merchants:
+                check.fail_item("merchants", merchant, f"names no configured merchant ({merchant!r})")
     for key in ("min_amount_minor", "max_amount_minor"):
         criteria[key] = check.integer(table, key, 0, (1 << 63) - 1, unit=" number of minor units")
     channels = _read_channels(check, table, known)
@@ -200,12 +206,16 @@ def _check_bin_table(entries: list[tuple[int, BinRange]], problems: list[Problem
             del entries[named[-1]]
 
 
-def parse_routing(text: str, source: str = "<routing>", known_channels: Collection[str] | None = None) -> RoutingConfig:
-    """Validate a routing file's text; RoutingConfigError lists every problem, each with its line."""
+def parse_routing(text: str, source: str = "<routing>", known_channels: Collection[str] | None = None,
+                  known_merchants: Collection[str] | None = None) -> RoutingConfig:
+    """Validate a routing file's text; RoutingConfigError lists every problem, each with its line. With
+    `known_channels` and `known_merchants` (the switch configuration's), a rule naming another is one."""
     lines = SourceLines(text)
     data = decode(text, source, lines, RoutingConfigError)
     if known_channels is not None:
         known_channels = frozenset(known_channels)
+    if known_merchants is not None:
+        known_merchants = frozenset(known_merchants)
 
     problems: list[Problem] = []
     top = TableChecker(lines, problems, -1, "")
@@ -223,7 +233,7 @@ def parse_routing(text: str, source: str = "<routing>", known_channels: Collecti
     lines_by_name: dict[str, int | None] = {}
     for index, (table, header) in enumerate(array_of_tables(data, "rules", lines, problems)):
         check = TableChecker(lines, problems, header, f"rules[{index}]")
-        rule = _read_rule(check, table, known_channels)
+        rule = _read_rule(check, table, known_channels, known_merchants)
         name = table.get("name")
         if isinstance(name, str) and name in lines_by_name:
             first = lines_by_name[name]
@@ -243,6 +253,7 @@ def parse_routing(text: str, source: str = "<routing>", known_channels: Collecti
     return RoutingConfig(version, tuple(entry for _index, entry in bins), tuple(rules), source)
 
 
-def load_routing(path: str | Path, known_channels: Collection[str] | None = None) -> RoutingConfig:
+def load_routing(path: str | Path, known_channels: Collection[str] | None = None,
+                 known_merchants: Collection[str] | None = None) -> RoutingConfig:
     """Read and validate a routing file; an unreadable file is a RoutingConfigError like a wrong one."""
-    return parse_routing(read_text(path, RoutingConfigError), str(path), known_channels)
+    return parse_routing(read_text(path, RoutingConfigError), str(path), known_channels, known_merchants)

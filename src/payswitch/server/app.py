@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 PURGE_INTERVAL_S = 3600
 
 
+class ListenerError(OSError):
+    """The listen address could not be bound (in use, not this machine's, or not resolvable)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"cannot listen on {address}")
+        self.address = address
+
+
 def _channel_client(config: ChannelConfig, simulator_factory) -> ChannelClient:
     if config.in_process:
         from ..channels.in_process import InProcessChannelClient
@@ -54,7 +62,7 @@ def _load_routing_table(config: SwitchConfig):
     from ..routing.config import load_routing
     from ..routing.table import RoutingTable
 
-    return RoutingTable(load_routing(config.routing, known_channels=[c.name for c in config.channels]))
+    return RoutingTable(load_routing(config.routing, config.channel_names(), config.merchant_ids()))
 
 
 def _load_rules(config: SwitchConfig):
@@ -65,7 +73,7 @@ def _load_rules(config: SwitchConfig):
     from ..risk.engine import RiskEngine
 
     table = None if config.routing is None else _load_routing_table(config)
-    engine = None if config.risk is None else RiskEngine(load_risk(config.risk))
+    engine = None if config.risk is None else RiskEngine(load_risk(config.risk, config.merchant_ids()))
     return table, engine
 
 
@@ -103,7 +111,7 @@ class SwitchApp:
         self.verifier = signing.Verifier(config.signing_keys(), clock=clock)
         self.key_store = SigningKeyStore(database or config.database)
         self.keys = KeyRing(self.key_store, self.verifier, Sealer(self.master_key) if self.master_key else None,
-                            config_keys=config.signing_keys(), clock=clock)
+                            config_keys=config.signing_keys(), merchants=config.merchant_ids(), clock=clock)
         self._clock = clock
         self._clock_us = clock_us
         self._server_options = (("grpc.so_reuseport", 0), *server_options)
@@ -137,10 +145,13 @@ class SwitchApp:
 
             admin = AdminService(self.config.admin.token_sha256, self, binding)
             self._server.add_generic_rpc_handlers((admin.handler(),))
-        self.port = add_listener(self._server, self.listen, self.certificates)
+        try:
+            self.port = add_listener(self._server, self.listen, self.certificates)
+        except RuntimeError:  # grpc's "Failed to bind": the same as the port 0 older versions return
+            self.port = 0
         if not self.port:
             await self._close_stores()
-            raise OSError(f"cannot listen on {self.listen}")
+            raise ListenerError(self.listen)
         await self._server.start()
         self._background = [asyncio.create_task(self._purge_idempotency_keys()),
                             asyncio.create_task(self.resolver.run())]
