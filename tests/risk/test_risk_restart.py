@@ -9,7 +9,7 @@ import time
 import grpc
 import pytest
 from live_switch import APPROVE, DO_NOT_HONOR, LiveSwitch, card
-from cli.test_serve_and_restart import CommandProcess
+from cli.test_serve_and_restart import CommandProcess, write_config
 
 from payswitch.client import SyncSwitchClient
 from payswitch.v1 import admin_pb2, admin_pb2_grpc, types_pb2
@@ -50,24 +50,11 @@ def outcome(payment: types_pb2.Payment) -> tuple[int, str]:
 
 
 def write_switch(folder, secret: bytes) -> str:
+    """The restart test's switch configuration, with a risk file and the built-in simulator."""
     (folder / "risk.toml").write_text(RISK.format(merchant="m_shop", window=3600))
-    (folder / "switch.toml").write_text(f"""
-[switch]
-listen = "127.0.0.1:0"
-risk = "risk.toml"
-
-[[channels]]
-name = "sim"
-target = "in-process"
-
-[[merchants]]
-id = "m_shop"
-channel = "sim"
-[[merchants.keys]]
-id = "k1"
-secret_hex = "{secret.hex()}"
-""")
-    return str(folder / "switch.toml")
+    path = write_config(folder, secret, "in-process")
+    path.write_text(path.read_text().replace("[switch]\n", '[switch]\nrisk = "risk.toml"\n', 1))
+    return str(path)
 
 
 def test_a_killed_switch_restarted_on_its_database_declines_what_its_windows_and_day_hold(tmp_path, monkeypatch):

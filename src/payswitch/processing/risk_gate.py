@@ -31,7 +31,7 @@ class RiskGate:
         process_key = secrets.token_bytes(32)
         self._engine = engine
         self._router = router
-        self._card_keys_last = fingerprint is not None
+        self._card_keys_outlive_process = fingerprint is not None
         self._fingerprint = fingerprint or (
             lambda text: hmac.new(process_key, text.encode("utf-8"), hashlib.sha256).digest())
         # While a replacement engine reads the store: what the engine in force lets through meanwhile.
@@ -46,7 +46,10 @@ class RiskGate:
         UTC day from the store. Returns how many it read."""
         if self._engine is None:
             return 0
-        return self._restore(self._engine, await self._admissions(store, self._engine.restore_since_us(now_us)))
+        restored = self._restore(self._engine, await self._admissions(store, self._engine.restore_since_us(now_us)))
+        log.info("risk %s: %d authorizations of its windows counted again from the store", self._engine.version,
+                 restored)
+        return restored
 
     async def swap(self, engine: RiskEngine, store: PaymentStore, now_us: int) -> int:
         """Replaces the engine: the new one takes over the old one's state, and what did not carry (a
@@ -99,7 +102,7 @@ class RiskGate:
                                                                                   strict=True):
             judged.append((decision, dataclasses.replace(
                 payment, risk_version=decision.version, risk_rule=decision.rule,
-                risk_card_key=card_key if self._card_keys_last else b"")))
+                risk_card_key=card_key if self._card_keys_outlive_process else b"")))
             if decision.allowed and self._admitted_during_read is not None:
                 self._admitted_during_read.append(RiskAdmission(payment.payment_id, merchant, currency, amount,
                                                                 card_key, payment.created_at_us))
