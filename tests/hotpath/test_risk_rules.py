@@ -440,6 +440,78 @@ def test_adopt_state_needs_the_same_backend(pure_risk, compiled_risk):
         compiled_risk.RiskTable().adopt_state(pure_risk.RiskTable())
 
 
+# ---- restoring from the store: a restart or a reload must not widen a bound ------------------------
+
+
+def restore_all(table, passed, now, previous=None):
+    """Restores what `restore_since_us` asks for of `passed` ((time, merchant, currency, amount, card)), as the
+    risk gate does with the store's rows; returns how many it asked for."""
+    since = table.restore_since_us(now, previous)
+    if previous is not None:
+        table.adopt_state(previous)
+    wanted = [] if since is None else [payment for payment in passed if payment[0] > since]
+    for at, merchant, currency, amount, card in wanted:
+        table.restore(merchant, currency, amount, card, at)
+    return len(wanted)
+
+
+def test_restore_counts_without_checking_and_only_what_the_windows_still_hold(risk):
+    rules = dict(limits=[risk.LimitSpec("m", "USD", max_amount_minor=10, max_daily_minor=815)],
+                 velocity=[risk.VelocitySpec("burst", "card", 600, 3)], duplicate_window_seconds=60)
+    table = risk.RiskTable(**rules)
+    passed = [(NOON - 601 * S, "m", "USD", 500, CARD),   # outside the window, inside the day
+              (NOON - 2 * S, "m", "USD", 300, CARD), (NOON - S, "m", "USD", 5, CARD)]  # 300: above today's bound
+    assert table.restore_since_us(NOON) == NOON - NOON % DAY - 1  # the day reaches further than the window
+    assert restore_all(table, passed, NOON) == 3
+    assert pay(table, amount=5) == risk.DUPLICATE                      # restored fingerprints
+    assert pay(table, amount=6) == -1                                  # the window's 3rd
+    assert pay(table, amount=7) == velocity_index(risk, 1, 0)
+    assert pay(table, amount=5, card=OTHER_CARD) == risk.FIRST_LIMIT + 1  # 811 today: 5 more would pass 815
+    assert pay(table, amount=4, card=OTHER_CARD) == -1
+    assert risk.RiskTable(blocked_bins=["400000"]).restore_since_us(NOON) is None  # keeps nothing to restore
+
+
+def test_a_payment_restored_without_its_card_key_counts_per_merchant_only(risk):
+    table = risk.RiskTable(velocity=[risk.VelocitySpec("card", "card", 600, 1),
+                                     risk.VelocitySpec("merchant", "merchant", 600, 2)])
+    table.restore("m", "USD", 100, b"", NOON - S)
+    assert table.stats()["cards"] == 0
+    assert pay(table, amount=1) == -1
+    assert pay(table, amount=2, card=OTHER_CARD) == velocity_index(risk, 0, 1)
+    with pytest.raises(TypeError):
+        table.restore("m", "USD", 100, "not bytes", NOON)
+
+
+def test_a_reload_restores_what_did_not_carry_and_nothing_twice(risk):
+    old = risk.RiskTable(velocity=[risk.VelocitySpec("burst", "card", 60, 3)],
+                         limits=[risk.LimitSpec("*", "EUR", max_daily_minor=100)])
+    passed = []
+    for seconds_before, currency, amount in [(300, "USD", 1), (200, "EUR", 60), (20, "USD", 2)]:
+        assert pay(old, currency=currency, amount=amount, at=NOON - seconds_before * S) == -1
+        passed.append((NOON - seconds_before * S, "m", currency, amount, CARD))
+    # "burst" gets a longer window (the old one let two of the three go, so it is restored, not carried),
+    # a new rule and a USD daily limit.
+    new = risk.RiskTable(velocity=[risk.VelocitySpec("burst", "card", 600, 3), risk.VelocitySpec("new", "card", 600, 4)],
+                         limits=[risk.LimitSpec("*", "EUR", max_daily_minor=100),
+                                 risk.LimitSpec("*", "USD", max_daily_minor=5)])
+    assert restore_all(new, passed, NOON, previous=old) == 3
+    assert pay(new, currency="USD", amount=1, card=OTHER_CARD) == -1           # USD today: 1 + 2 + 1
+    assert pay(new, currency="USD", amount=2, card=OTHER_CARD) == risk.FIRST_LIMIT + 3
+    assert pay(new, currency="EUR", amount=40, card=OTHER_CARD) == -1          # carried, not counted twice
+    assert pay(new, currency="EUR", amount=1, card=b"c") == risk.FIRST_LIMIT + 1
+    assert pay(new, currency="GBP", amount=1) == velocity_index(risk, 2, 0)    # the 600 s window holds 3
+    unchanged = risk.RiskTable(velocity=[risk.VelocitySpec("burst", "card", 60, 3)],
+                               limits=[risk.LimitSpec("*", "EUR", max_daily_minor=100)])
+    assert unchanged.restore_since_us(NOON, old) is None                      # everything carries
+
+
+def test_restore_since_needs_the_same_backend(pure_risk, compiled_risk):
+    with pytest.raises(TypeError):
+        pure_risk.RiskTable().restore_since_us(NOON, compiled_risk.RiskTable())
+    with pytest.raises(TypeError):
+        compiled_risk.RiskTable().restore_since_us(NOON, pure_risk.RiskTable())
+
+
 # ---- a brute-force model: the semantics, scanning every payment that passed ----------------------
 
 
@@ -558,6 +630,7 @@ def test_compiled_and_pure_decide_alike_on_random_sequences(data, pure_risk, com
     caps = {"max_tracked_cards": data.draw(st.integers(1, 7)), "max_tracked_merchants": data.draw(st.integers(1, 4))}
     tables = [module.RiskTable(**config, **caps) for module in (pure_risk, compiled_risk)]
     reload_at = data.draw(st.integers(0, 60))
+    passed = []
     now = NOON - 6 * 3600 * S
     for position, (step, merchant, currency, amount, card, bin, country) in enumerate(
             data.draw(payments(forward_only=False))):
@@ -566,12 +639,42 @@ def test_compiled_and_pure_decide_alike_on_random_sequences(data, pure_risk, com
             new_caps = {"max_tracked_cards": data.draw(st.integers(1, 7)),
                         "max_tracked_merchants": data.draw(st.integers(1, 4))}
             replacements = [module.RiskTable(**new_config, **new_caps) for module in (pure_risk, compiled_risk)]
-            for replacement, table in zip(replacements, tables):
-                replacement.adopt_state(table)
+            restored = {restore_all(replacement, passed, now, previous=table)
+                        for replacement, table in zip(replacements, tables)}
+            assert len(restored) == 1
             tables = replacements
         now = max(0, now + step)
         arguments = (merchant, currency, amount, card, bin, country, now)
         check = data.draw(st.booleans())
         answers = [(table.check if check else table.admit)(*arguments) for table in tables]
         assert answers[0] == answers[1], (position, arguments)
+        if answers[0] == -1 and not check:
+            passed.append((now, merchant, currency, amount, card))
         assert tables[0].stats() == tables[1].stats()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+@pytest.mark.parametrize("new_rules", [False, True], ids=["same rules", "new rules"])
+def test_a_reload_ends_where_a_restart_with_the_new_rules_would(data, risk, new_rules):
+    """A table restored from nothing (a restart) answers like one that adopted the old table's state and
+    restored the rest (a reload), which with the same rules is the table that lived on: what
+    `restore_since_us` asks for is enough, and nothing counts twice."""
+    old_config = data.draw(configurations(risk))
+    new_config = data.draw(configurations(risk)) if new_rules else old_config
+    table, restarted, passed = risk.RiskTable(**old_config), None, []
+    sequence = data.draw(payments(forward_only=True))
+    reload_at = data.draw(st.integers(0, len(sequence) - 1))
+    now = NOON - 6 * 3600 * S
+    for position, (step, merchant, currency, amount, card, bin, country) in enumerate(sequence):
+        now += step
+        if position == reload_at:
+            reloaded, restarted = risk.RiskTable(**new_config), risk.RiskTable(**new_config)
+            restore_all(reloaded, passed, now, previous=table)
+            restore_all(restarted, passed, now)
+            table = reloaded
+        answer = table.admit(merchant, currency, amount, card, bin, country, now)
+        if answer == -1:
+            passed.append((now, merchant, currency, amount, card))
+        if restarted is not None:
+            assert restarted.admit(merchant, currency, amount, card, bin, country, now) == answer, position

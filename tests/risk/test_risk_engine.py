@@ -213,6 +213,32 @@ def test_evaluate_many_sees_what_evaluate_recorded_and_the_other_way_round(engin
     assert acme(engine, 8) == declined("duplicates", "risk_duplicate")
 
 
+def test_evaluate_many_judges_each_item_at_its_own_instant_when_given(engine, clock):
+    second = 1_000_000
+    at = round(NOON * second)
+    items = [("m_acme", "USD", 100 + n, CARD, None, None) for n in range(6)]
+    instants = [at - 700 * second] + [at + n for n in range(5)]  # the first one has left the 600 s window by the 6th
+    assert engine.evaluate_many(items, instants) == [ALLOWED] * 6
+    assert clock.reads == 0
+    with pytest.raises(ValueError):
+        engine.evaluate_many(items[:2], instants[:1])
+
+
+# ---- restart -------------------------------------------------------------------------------------
+
+
+def test_restore_rebuilds_what_the_engine_before_a_restart_counted(engine, backend, clock):
+    at = round(NOON * 1_000_000)
+    passed = [("m_acme", "USD", 400_000, CARD, at - 2_000_000), ("m_acme", "USD", 500_000, b"\x05" * 32, at - 1)]
+    restarted = RiskEngine(parse_risk(RISK_FILE), clock=clock, backend=backend)
+    assert restarted.restore_since_us(at) == round(MIDNIGHT * 1_000_000) - 1  # the day reaches back furthest
+    restarted.restore(passed)
+    assert acme(restarted, 400_000) == declined("duplicates", "risk_duplicate")
+    assert acme(restarted, 100_001, card=b"\x06" * 32) == declined("limits[0]", "risk_daily_limit")
+    assert acme(restarted, 100_000, card=b"\x06" * 32) == ALLOWED
+    assert restarted.restore_since_us(at, replacing=engine) is None  # the same rules carry everything
+
+
 # ---- hot reload ----------------------------------------------------------------------------------
 
 

@@ -219,7 +219,7 @@ def test_data_survives_close_and_reopen(tmp_path):
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT version, name FROM schema_migrations").fetchall() == [
             (1, "initial"), (2, "routing_and_pending"), (3, "signing_keys"), (4, "card_vault"), (5, "risk_decisions"),
-                (6, "partial_authorizations")]
+                (6, "partial_authorizations"), (7, "risk_keys")]
 
 
 def test_close_commits_what_was_queued(tmp_path):
@@ -348,7 +348,7 @@ def test_migrations_are_discovered_from_the_package_and_guarded(tmp_path):
     found = migrations.discover()
     assert [(m.version, m.name) for m in found] == [
         (1, "initial"), (2, "routing_and_pending"), (3, "signing_keys"), (4, "card_vault"), (5, "risk_decisions"),
-                (6, "partial_authorizations")]
+                (6, "partial_authorizations"), (7, "risk_keys")]
     assert (files("payswitch.store") / "migrations" / "001_initial.sql").is_file()
 
     applied = {m.version: m.checksum for m in found}
@@ -480,7 +480,7 @@ def test_a_database_of_the_first_schema_is_migrated_and_keeps_its_payments(tmp_p
     path = tmp_path / "old.db"
     first = migrations.discover()[0]
     old = payment()
-    values = sqlite_store._payment_values(old)[:-7]  # the first schema has no routing, token, risk or partial columns
+    values = sqlite_store._payment_values(old)[:-8]  # the first schema has no routing, token, risk or partial columns
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute(migrations.SCHEMA_MIGRATIONS_DDL)

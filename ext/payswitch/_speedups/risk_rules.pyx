@@ -33,7 +33,8 @@ from payswitch.hotpath.risk_rules import (ANY_MERCHANT, BLOCKED_BIN, BLOCKED_CAR
                                           DEFAULT_MAX_TRACKED_CARDS, DEFAULT_MAX_TRACKED_MERCHANTS, DUPLICATE,
                                           FIRST_LIMIT, MAX_BIN_DIGITS, MAX_COUNT, MAX_TRACKED_KEYS,
                                           MAX_WINDOW_SECONDS, MIN_BIN_DIGITS, RECENT_PER_CARD, SECOND_US,
-                                          SWEEP_PER_NEW_KEY, LimitSpec, VelocitySpec, _carried_windows, _plan)
+                                          SWEEP_PER_NEW_KEY, LimitSpec, VelocitySpec, _carried_windows, _plan,
+                                          _restoring)
 
 __all__ = ["ANY_MERCHANT", "BLOCKED_BIN", "BLOCKED_CARD", "BLOCKED_COUNTRY", "DAY_US", "DEFAULT_MAX_TRACKED_CARDS",
            "DEFAULT_MAX_TRACKED_MERCHANTS", "DUPLICATE", "FIRST_LIMIT", "LimitSpec", "MAX_COUNT", "MAX_TRACKED_KEYS",
@@ -428,6 +429,7 @@ ctypedef struct _Rule:
     Py_ssize_t max_count
     int64_t max_sum       # -1: none
     PyObject *currency    # NULL: any; borrowed from RiskTable._plan
+    bint restored         # its window was not adopted, so `restore` fills it
 
 
 cdef int _ascending(const void *left, const void *right) noexcept nogil:
@@ -469,6 +471,7 @@ cdef class RiskTable:
     cdef int64_t _duplicate_us
     cdef _Tracker _cards
     cdef _Tracker _merchants
+    cdef object _restoring      # the pure twin's _Restoring: what `restore` fills
 
     def __cinit__(self, *arguments, **keywords):
         self._release()  # a table whose __init__ never ran, or failed, has no rules and answers -1
@@ -521,6 +524,7 @@ cdef class RiskTable:
             self._duplicate_us = plan.duplicate_us
             self._cards = None if plan.cards is None else _Tracker(*plan.cards)
             self._merchants = None if plan.merchants is None else _Tracker(*plan.merchants)
+            self._set_restoring(_restoring(plan))
         except BaseException:
             self._release()
             raise
@@ -554,6 +558,14 @@ cdef class RiskTable:
         self._duplicate_us = 0
         self._cards = None
         self._merchants = None
+        self._restoring = None
+
+    cdef int _set_restoring(self, object restoring) except -1:
+        cdef Py_ssize_t position
+        self._restoring = restoring
+        for position in range(self._rule_count):
+            self._rules[position].restored = position in restoring.positions
+        return 0
 
     def __dealloc__(self):
         self._free_arrays()
@@ -671,27 +683,64 @@ cdef class RiskTable:
                 return _FIRST_LIMIT + 2 * limit + 1
 
         if record:
-            self._record(merchant, currency, amount, card_key, now, card, merchant_state, bound >= 0, today)
+            self._record(merchant, currency, amount, card_key, now, card, merchant_state, bound >= 0, today, False)
         return -1
 
+    def restore(self, merchant, currency, amount_minor, card_key, now_us):
+        """Count, unchecked, a payment that passed risk earlier into what this table did not adopt (see the pure twin)."""
+        cdef int64_t amount = _int64(amount_minor, "amount_minor")
+        cdef int64_t now = _int64(now_us, "now_us")
+        cdef _KeyState card = None
+        cdef _KeyState merchant_state = None
+        if not PyBytes_Check(card_key):
+            raise TypeError(f"card_key must be bytes, not {type(card_key).__name__}")
+        restoring = self._restoring
+        if restoring is None:
+            return
+        if self._cards is not None:
+            card = self._cards.get(card_key)
+        if self._merchants is not None:
+            merchant_state = self._merchants.get(merchant)
+        self._record(merchant, currency, amount, card_key if card_key and restoring.cards else None, now, card,
+                     merchant_state, restoring.restores_daily(self._plan, merchant, currency), now // _DAY_US, True)
+
+    def restore_since_us(self, now_us, previous=None):
+        """The instant after which `restore` wants every payment that passed risk, or None (see the pure twin)."""
+        if self._plan is None:
+            return None
+        if previous is None:
+            restoring = self._restoring
+        else:
+            if type(previous) is not type(self):
+                raise TypeError(f"restore_since_us needs a {type(self).__name__} of the same backend, "
+                                f"not {type(previous).__name__}")
+            if (<RiskTable>previous)._plan is None:
+                return None
+            restoring = _restoring(self._plan, (<RiskTable>previous)._plan)
+        return restoring.since_us(self._plan, _int64(now_us, "now_us"))
+
     cdef int _record(self, object merchant, object currency, int64_t amount, object card_key, int64_t now,
-                     _KeyState card, _KeyState merchant_state, bint daily, int64_t today) except -1:
+                     _KeyState card, _KeyState merchant_state, bint daily, int64_t today, bint restoring) except -1:
+        """Count an admitted payment in every window and sum; restoring: only in what was not adopted (card_key
+        None: nothing per card)."""
         cdef Py_ssize_t position
         cdef _Rule *rule
         cdef _Daily *entry
-        if self._cards is not None:
+        if self._cards is not None and card_key is not None:
             card = self._cards.touch(card_key, card, now)
             for position in range(self._rule_count):
                 rule = &self._rules[position]
-                if rule.per_card and (rule.currency == NULL or _equal(rule.currency, currency)):
+                if (rule.per_card and (not restoring or rule.restored)
+                        and (rule.currency == NULL or _equal(rule.currency, currency))):
                     _push(&card.windows[rule.slot], now, amount, rule.max_count)
-            if self._duplicate_us:
+            if self._duplicate_us and (not restoring or self._restoring.recent):
                 card.push_recent(now, merchant, amount, currency)
-        if self._merchants is not None:
+        if self._merchants is not None and (not restoring or self._restoring.merchants):
             merchant_state = self._merchants.touch(merchant, merchant_state, now)
             for position in range(self._rule_count):
                 rule = &self._rules[position]
-                if not rule.per_card and (rule.currency == NULL or _equal(rule.currency, currency)):
+                if (not rule.per_card and (not restoring or rule.restored)
+                        and (rule.currency == NULL or _equal(rule.currency, currency))):
                     _push(&merchant_state.windows[rule.slot], now, amount, rule.max_count)
             if daily:
                 position = merchant_state.find_daily(currency)
@@ -717,6 +766,7 @@ cdef class RiskTable:
         if self._plan is None or old._plan is None:
             return
         carried = _carried_windows(old._plan.velocity_specs, self._plan.velocity_specs)
+        self._set_restoring(_restoring(self._plan, old._plan))
         self._adopt_tracker(self._cards, old._cards, carried["card"], False)
         self._adopt_tracker(self._merchants, old._merchants, carried["merchant"], True)
 
@@ -740,7 +790,7 @@ cdef class RiskTable:
             state.last_us = old_state.last_us
             for new_slot, old_slot, max_count in carried:
                 _copy_newest(&state.windows[new_slot], &old_state.windows[old_slot], max_count)
-            if tracker.recent and old.recent:
+            if tracker.recent and old.recent and not self._restoring.recent:
                 for position in range(old_state.recent_size):
                     entry = old_state._recent_at(position)
                     state.push_recent(entry.time, <object>entry.merchant, entry.amount, <object>entry.currency)

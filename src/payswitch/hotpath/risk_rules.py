@@ -212,22 +212,93 @@ def _plan(limits, velocity, blocked_bins, blocked_cards, blocked_countries, dupl
         if merchant_windows or daily else None)
 
 
+def _carried_rules(old: tuple[VelocitySpec, ...], new: tuple[VelocitySpec, ...]) -> dict[int, int]:
+    """New rule position -> old rule position, for each rule whose history carries over a reload: the
+    same name, per and currency, and a window no longer than before. A longer window needs payments the
+    old one let go, so its history is restored instead (RiskTable.restore)."""
+    by_identity = {(rule.name, rule.per, rule.currency): (position, rule) for position, rule in enumerate(old)}
+    carried = {}
+    for position, rule in enumerate(new):
+        found = by_identity.get((rule.name, rule.per, rule.currency))
+        if found is not None and found[1].window_seconds >= rule.window_seconds:
+            carried[position] = found[0]
+    return carried
+
+
+def _slots(rules: tuple[VelocitySpec, ...]) -> list[int]:
+    """Each rule's window's place in its key's state: its position among the rules of the same `per`."""
+    counts = {"card": 0, "merchant": 0}
+    slots = []
+    for rule in rules:
+        slots.append(counts[rule.per])
+        counts[rule.per] += 1
+    return slots
+
+
 def _carried_windows(old: tuple[VelocitySpec, ...], new: tuple[VelocitySpec, ...]) -> dict[str, list]:
     """Per "card" and "merchant": (new window slot, old window slot, new max_count) of each rule whose
-    name, per and currency are unchanged, so its history carries over a reload."""
-    old_slots = {}
-    counts = {"card": 0, "merchant": 0}
-    for rule in old:
-        old_slots[(rule.name, rule.per, rule.currency)] = counts[rule.per]
-        counts[rule.per] += 1
+    history carries over a reload (_carried_rules)."""
+    old_slots, new_slots = _slots(old), _slots(new)
     carried: dict[str, list] = {"card": [], "merchant": []}
-    counts = {"card": 0, "merchant": 0}
-    for rule in new:
-        old_slot = old_slots.get((rule.name, rule.per, rule.currency))
-        if old_slot is not None:
-            carried[rule.per].append((counts[rule.per], old_slot, rule.max_count))
-        counts[rule.per] += 1
+    for position, old_position in _carried_rules(old, new).items():
+        rule = new[position]
+        carried[rule.per].append((new_slots[position], old_slots[old_position], rule.max_count))
     return carried
+
+
+def _bounds_daily(plan: _Plan, merchant: str, currency: str) -> bool:
+    """Whether the plan's limit for this merchant and currency (its own, else ANY_MERCHANT's) has a daily bound."""
+    own = plan.own_limits.get(merchant)
+    index = None if own is None else own.get(currency)
+    if index is None:
+        index = plan.any_limits.get(currency)
+    return index is not None and plan.max_daily[index] is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Restoring:
+    """What `restore` writes into: the state a table did not adopt from the table it replaced (all of
+    it for a table that adopted nothing), so restoring the payments of the store never counts one twice."""
+
+    positions: tuple[int, ...]  # of the velocity rules whose windows were not carried
+    rules: tuple[tuple, ...]    # those rules, as _Plan.rules has them
+    recent: bool             # duplicate fingerprints were not carried
+    daily: bool              # some merchant and currency may have a daily limit the previous table lacked
+    previous: _Plan | None   # its daily sums carried for each merchant and currency it bounded daily
+    cards: bool              # anything kept per card key is restored
+    merchants: bool          # anything kept per merchant is restored
+
+    def restores_daily(self, plan: _Plan, merchant: str, currency: str) -> bool:
+        return (self.daily and _bounds_daily(plan, merchant, currency)
+                and (self.previous is None or not _bounds_daily(self.previous, merchant, currency)))
+
+    def since_us(self, plan: _Plan, now_us: int) -> int | None:
+        """Payments after this instant are all `restore` can still use at now_us; None: it needs none."""
+        spans = [window_us for _per_card, _slot, window_us, *_rest in self.rules]
+        if self.recent:
+            spans.append(plan.duplicate_us)
+        since = [now_us - max(spans)] if spans else []
+        if self.daily:
+            since.append(now_us - now_us % DAY_US - 1)  # the UTC day so far
+        return min(since, default=None)
+
+
+def _daily_coverage(plan: _Plan) -> frozenset:
+    return frozenset((limit.merchant, limit.currency, limit.max_daily_minor is not None)
+                     for limit in plan.limit_specs)
+
+
+def _restoring(plan: _Plan, previous: _Plan | None = None) -> _Restoring:
+    """What a table of `plan` restores after adopting the state of a table of `previous` (None: nothing adopted)."""
+    carried = {} if previous is None else _carried_rules(previous.velocity_specs, plan.velocity_specs)
+    positions = tuple(position for position in range(len(plan.rules)) if position not in carried)
+    rules = tuple(plan.rules[position] for position in positions)
+    recent = plan.duplicate_us > (0 if previous is None else previous.duplicate_us)
+    daily = (any(bound is not None for bound in plan.max_daily)
+             and (previous is None or _daily_coverage(plan) != _daily_coverage(previous)))
+    return _Restoring(positions, rules, recent, daily, previous,
+                      cards=recent or any(per_card for per_card, *_rest in rules),
+                      merchants=daily or any(not per_card for per_card, *_rest in rules))
 
 
 # ---- state ---------------------------------------------------------------------------------------
@@ -354,7 +425,9 @@ class RiskTable:
 
     Windows are sliding: a payment recorded at t counts at `now` while t > now - window. Only
     payments `admit` lets through are recorded, so windows count authorizations that passed risk;
-    `check` answers the same question without recording. Memory is bounded: a window holds at most
+    `check` answers the same question without recording, and `restore` records without checking: it
+    counts again the payments that passed before this table existed (the store's, at a start or a
+    reload), so a new table starts where the live one was. Memory is bounded: a window holds at most
     max_count payments, a card key at most RECENT_PER_CARD duplicate fingerprints, and at most
     max_tracked_cards card keys and max_tracked_merchants merchants are tracked (see _Tracker for
     what happens at the cap).
@@ -365,7 +438,7 @@ class RiskTable:
 
     __slots__ = ("_plan", "_own_limits", "_any_limits", "_max_amount", "_max_daily", "_rules", "_first_velocity",
                  "_bin_lengths", "_blocked_bins", "_blocked_cards", "_blocked_countries", "_duplicate_us", "_cards",
-                 "_merchants")
+                 "_merchants", "_restoring")
 
     def __init__(self, *, limits: Iterable[LimitSpec] = (), velocity: Iterable[VelocitySpec] = (),
                  blocked_bins: Iterable[str] = (), blocked_cards: Iterable[bytes] = (),
@@ -383,6 +456,7 @@ class RiskTable:
         self._duplicate_us = plan.duplicate_us
         self._cards = None if plan.cards is None else _Tracker(*plan.cards)
         self._merchants = None if plan.merchants is None else _Tracker(*plan.merchants)
+        self._restoring = _restoring(plan)
 
     def check(self, merchant: str, currency: str, amount_minor: int, card_key: bytes, bin: str | None,
               country: str | None, now_us: int) -> int:
@@ -461,25 +535,58 @@ class RiskTable:
                 return FIRST_LIMIT + 2 * limit + 1
 
         if record:
-            self._record(merchant, currency, amount, card_key, now_us, card, merchant_state, daily_bound, today)
+            self._record(merchant, currency, amount, card_key, now_us, card, merchant_state,
+                         daily_bound is not None, today, self._rules)
         return -1
 
-    def _record(self, merchant, currency, amount, card_key, now_us, card, merchant_state, daily_bound, today):
+    def restore(self, merchant: str, currency: str, amount_minor: int, card_key: bytes, now_us: int) -> None:
+        """Count, unchecked, a payment risk let through before this table existed (read back from the
+        store) into the state this table did not adopt (all of it unless adopt_state took some). Call it
+        for each such payment oldest first, before this table admits anything. card_key b"": a payment
+        whose card key was not kept, counted per merchant only."""
+        amount = _int64(amount_minor, "amount_minor")
+        now_us = _int64(now_us, "now_us")
+        if not isinstance(card_key, bytes):
+            raise TypeError(f"card_key must be bytes, not {type(card_key).__name__}")
+        restoring = self._restoring
+        card = merchant_state = None
         if self._cards is not None:
+            card = self._cards.states.get(card_key)
+        if self._merchants is not None:
+            merchant_state = self._merchants.states.get(merchant)
+        self._record(merchant, currency, amount, card_key if card_key and restoring.cards else None, now_us, card,
+                     merchant_state, restoring.restores_daily(self._plan, merchant, currency), now_us // DAY_US,
+                     restoring.rules, restoring)
+
+    def restore_since_us(self, now_us: int, previous: "RiskTable | None" = None) -> int | None:
+        """At now_us, the instant after which `restore` wants every payment that passed risk, or None when
+        it wants none; previous: the table this one is about to adopt state from."""
+        plan = self._plan
+        if previous is not None and type(previous) is not type(self):
+            raise TypeError(f"restore_since_us needs a {type(self).__name__} of the same backend, "
+                            f"not {type(previous).__name__}")
+        restoring = self._restoring if previous is None else _restoring(plan, previous._plan)
+        return restoring.since_us(plan, _int64(now_us, "now_us"))
+
+    def _record(self, merchant, currency, amount, card_key, now_us, card, merchant_state, daily: bool, today, rules,
+                restoring: _Restoring | None = None):
+        """Count an admitted payment in the windows of `rules` and the sums; restoring: only what it names
+        (card_key None: nothing per card)."""
+        if self._cards is not None and card_key is not None:
             card = self._cards.touch(card_key, card, now_us)
-            for per_card, slot, _window_us, max_count, _max_sum, rule_currency in self._rules:
+            for per_card, slot, _window_us, max_count, _max_sum, rule_currency in rules:
                 if per_card and (rule_currency is None or rule_currency == currency):
                     card.windows[slot].push(now_us, amount, max_count)
-            if self._duplicate_us:
+            if self._duplicate_us and (restoring is None or restoring.recent):
                 recent = card.recent
                 at = recent[-1][0] if recent and recent[-1][0] > now_us else now_us
                 recent.append((at, merchant, amount, currency))
-        if self._merchants is not None:
+        if self._merchants is not None and (restoring is None or restoring.merchants):
             merchant_state = self._merchants.touch(merchant, merchant_state, now_us)
-            for per_card, slot, _window_us, max_count, _max_sum, rule_currency in self._rules:
+            for per_card, slot, _window_us, max_count, _max_sum, rule_currency in rules:
                 if not per_card and (rule_currency is None or rule_currency == currency):
                     merchant_state.windows[slot].push(now_us, amount, max_count)
-            if daily_bound is not None:
+            if daily:
                 entry = merchant_state.daily.get(currency)
                 if entry is None:
                     merchant_state.daily[currency] = [today, amount]
@@ -495,12 +602,14 @@ class RiskTable:
         and currency are unchanged (each cut to its newest max_count payments), duplicate
         fingerprints, and daily sums where this table still has a daily limit. Keys past this
         table's caps are dropped oldest first and counted as forgotten. Call it before this table
-        admits anything: state it already holds is replaced. `previous` is left as it was.
+        admits anything: state it already holds is replaced. `previous` is left as it was. What did not
+        carry (a new or renamed rule, a longer window, new daily limits) is then `restore`d.
         """
         if type(previous) is not type(self):
             raise TypeError(f"adopt_state needs a {type(self).__name__} of the same backend, "
                             f"not {type(previous).__name__}")
         carried = _carried_windows(previous._plan.velocity_specs, self._plan.velocity_specs)
+        self._restoring = _restoring(self._plan, previous._plan)
         self._adopt_tracker(self._cards, previous._cards, carried["card"], None)
         self._adopt_tracker(self._merchants, previous._merchants, carried["merchant"], self._has_daily_limit)
 
@@ -520,7 +629,7 @@ class RiskTable:
             state.last_us = old_state.last_us
             for new_slot, old_slot, max_count in carried:
                 state.windows[new_slot] = old_state.windows[old_slot].copy(max_count)
-            if tracker.recent and old_state.recent is not None:
+            if tracker.recent and old_state.recent is not None and not self._restoring.recent:
                 state.recent.extend(old_state.recent)
             if daily_kept is not None and tracker.daily:
                 state.daily = {currency: list(entry) for currency, entry in old_state.daily.items()

@@ -296,13 +296,13 @@ class PaymentService:
         """Each intent with the risk decision recorded on its payment, or for one risk declined, the
         Settlement that records it DECLINED without a channel call. `commands` are the opened
         commands of the intents, in the same order."""
-        decisions = None if self._risk is None else self._risk.judge_many(commands)
+        decisions = None if self._risk is None else self._risk.judge_many(
+            commands, [intent.payment for intent in intents.values()])
         if decisions is None:
             return dict(intents)
         judged = {}
-        for (index, intent), decision in zip(intents.items(), decisions, strict=True):
-            intent = dataclasses.replace(intent, payment=dataclasses.replace(
-                intent.payment, risk_version=decision.version, risk_rule=decision.rule))
+        for (index, intent), (decision, payment) in zip(intents.items(), decisions, strict=True):
+            intent = dataclasses.replace(intent, payment=payment)
             if decision.allowed:
                 judged[index] = intent
                 continue

@@ -10,8 +10,9 @@ A card is known to risk only by its card key: a keyed hash that is the same for 
 the card (the vault's fingerprint of the number), and is what the blocklist's `cards` lists, in hex.
 """
 
+import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -100,15 +101,22 @@ class RiskEngine:
         index = self._admit(merchant, currency, amount_minor, card_key, bin, country, round(self._clock() * 1_000_000))
         return self._allowed if index < 0 else self._declines[index]
 
-    def evaluate_many(self, items: Iterable[tuple[str, str, int, bytes, str | None, str | None]]) -> list[RiskDecision]:
-        """Decisions on a batch of (merchant, currency, amount_minor, card_key, bin, country), in order, at
-        one instant: each payment sees those before it (two equal ones in a batch are duplicates). An item
-        the table refuses (a negative amount, a card key that is not bytes) raises, with the items before
-        it already decided and recorded: validate items first, as the edge does."""
-        now_us = round(self._clock() * 1_000_000)
+    def evaluate_many(self, items: Iterable[tuple[str, str, int, bytes, str | None, str | None]],
+                      instants_us: Sequence[int] | None = None) -> list[RiskDecision]:
+        """Decisions on a batch of (merchant, currency, amount_minor, card_key, bin, country), in order:
+        each payment sees those before it (two equal ones in a batch are duplicates). instants_us: each
+        item's instant in integer microseconds, never decreasing (the switch passes each payment's
+        creation time, so what it restores from the store counts from the instant it was judged at);
+        by default the clock's now for all. An item the table refuses (a negative amount, a card key
+        that is not bytes) raises, with the items before it already decided and recorded: validate
+        items first, as the edge does."""
+        if instants_us is None:
+            timed = zip(items, itertools.repeat(round(self._clock() * 1_000_000)))
+        else:
+            timed = zip(items, instants_us, strict=True)
         admit, allowed, declines = self._admit, self._allowed, self._declines
         decisions = []
-        for merchant, currency, amount_minor, card_key, bin, country in items:
+        for (merchant, currency, amount_minor, card_key, bin, country), now_us in timed:
             index = admit(merchant, currency, amount_minor, card_key, bin, country, now_us)
             decisions.append(allowed if index < 0 else declines[index])
         return decisions
@@ -126,6 +134,21 @@ class RiskEngine:
         still have a daily limit. Both engines must use the same backend (TypeError otherwise).
         """
         self._table.adopt_state(previous._table)
+
+    def restore_since_us(self, now_us: int, replacing: "RiskEngine | None" = None) -> int | None:
+        """The instant after which `restore` wants every payment that passed risk, at now_us (integer
+        microseconds), or None when these rules keep nothing to restore; replacing: the engine this one
+        will carry state from, whose state then need not be restored."""
+        return self._table.restore_since_us(now_us, None if replacing is None else replacing._table)
+
+    def restore(self, payments: Iterable[tuple[str, str, int, bytes, int]]) -> None:
+        """Counts again, unchecked, the payments that passed risk before this engine existed: (merchant,
+        currency, amount_minor, card_key or b"" when not kept, instant_us), oldest first, since
+        restore_since_us. Call it before the engine evaluates anything, after carry_state_from if this
+        engine replaces one: only what did not carry over is restored, so nothing counts twice."""
+        restore = self._table.restore
+        for merchant, currency, amount_minor, card_key, instant_us in payments:
+            restore(merchant, currency, amount_minor, card_key, instant_us)
 
     def stats(self) -> dict[str, int]:
         """Tracked card keys and merchants, and how many unexpired ones the caps have evicted so far."""

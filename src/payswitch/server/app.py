@@ -130,6 +130,7 @@ class SwitchApp:
                 log.warning("no master key (PAYSWITCH_MASTER_KEY): card numbers are not kept and Tokenize is off")
             await self.key_store.open()
             await self.keys.start()
+            await self.risk.restore(self.store, self._clock_us())
         except BaseException:
             await self.key_store.close()
             await self.store.close()
@@ -162,10 +163,10 @@ class SwitchApp:
         when either file is refused (a ConfigError naming each problem) both stay as they were."""
         async with self._reloading:
             table, engine = await asyncio.to_thread(_load_rules, self.config)
+            if engine is not None:  # carries and restores the windows; nothing awaits from its swap to the router's
+                await self.risk.swap(engine, self.store, self._clock_us())
             if table is not None:
                 self.router.swap(table)
-            if engine is not None:
-                self.risk.swap(engine)  # takes over the old engine's windows first
             self.routing_loaded_at_us = self._clock_us()
         log.info("rules reloaded: routing %s, risk %s", table.version if table else "none",
                  engine.version if engine else "none")

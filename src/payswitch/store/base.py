@@ -60,6 +60,8 @@ class PaymentRecord:
     risk_rule: str = ""
     # The caller accepts an authorization for less than requested (AuthorizeRequest's flag).
     partial_authorization: bool = False
+    # The card key risk judged the payment by (RiskGate), b"" when it does not outlive the process.
+    risk_card_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,18 @@ class LedgerTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskAdmission:
+    """An authorization that passed risk, as the risk rules counted it: what it asked for, when."""
+
+    payment_id: str
+    merchant_id: str
+    currency: str
+    amount_minor: int       # the amount requested, whatever the channel then approved
+    card_key: bytes         # b"" when not kept
+    created_at_us: int      # the instant risk judged it at
+
+
+@dataclass(frozen=True, slots=True)
 class AccountBalance:
     payment_id: str
     account: str
@@ -274,6 +288,11 @@ class PaymentStore(abc.ABC):
     @abc.abstractmethod
     async def delete_unused_vault_keys(self, key_ids: Sequence[str]) -> list[str]:
         """Deletes those retired data keys that no entry uses any more; returns their ids."""
+
+    @abc.abstractmethod
+    async def risk_admissions(self, after_us: int) -> list[RiskAdmission]:
+        """The authorizations that passed risk (declined by their channel or not) created after the
+        bound, oldest first: what rebuilds the risk rules' windows at start."""
 
     @abc.abstractmethod
     async def purge_idempotency(self, created_before_us: int) -> int:

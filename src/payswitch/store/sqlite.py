@@ -25,7 +25,7 @@ from ..payments.lifecycle import OperationKind, OperationStatus, PaymentStatus
 from . import sqlite_vault
 from .base import (AccountBalance, Change, IdempotencyConflict, IdempotencyRecord, IdempotencyState,
                    LedgerImbalance, LedgerTotals, MethodSummary, OperationRecord, PaymentRecord, PaymentStore,
-                   StaleWrite, StoreClosed, StoreError, VaultEntry, VaultKeyRecord)
+                   RiskAdmission, StaleWrite, StoreClosed, StoreError, VaultEntry, VaultKeyRecord)
 from .migrations import migrate_sqlite
 
 _SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
@@ -116,6 +116,9 @@ class SqliteStore(PaymentStore):
         for job in jobs:
             results.extend(await job.future)
         return results
+
+    async def risk_admissions(self, after_us: int) -> list[RiskAdmission]:
+        return await self._read(_select_risk_admissions, after_us)
 
     async def purge_idempotency(self, created_before_us: int) -> int:
         self._require_open()
@@ -580,7 +583,7 @@ _PAYMENT_COLUMNS = (
     "method_exp_month", "method_exp_year", "method_scheme", "method_wallet_provider", "authorization_id",
     "decline_code", "decline_message", "pending_operation_id", "version", "created_at_us", "updated_at_us",
     "routing_version", "routing_rule", "method_card_token", "risk_version", "risk_rule", "requested_minor",
-    "partial_authorization",
+    "partial_authorization", "risk_card_key",
 )
 _OPERATION_COLUMNS = (
     "operation_id", "payment_id", "kind", "status", "amount_minor", "currency", "channel_reference",
@@ -622,14 +625,15 @@ def _payment_values(payment: PaymentRecord) -> tuple:
             method.scheme, method.wallet_provider, payment.authorization_id, payment.decline_code,
             payment.decline_message, payment.pending_operation_id, payment.version, payment.created_at_us,
             payment.updated_at_us, payment.routing_version, payment.routing_rule, method.card_token,
-            payment.risk_version, payment.risk_rule, payment.requested_minor, int(payment.partial_authorization))
+            payment.risk_version, payment.risk_rule, payment.requested_minor, int(payment.partial_authorization),
+            payment.risk_card_key)
 
 
 def _payment_from_row(row: tuple) -> PaymentRecord:
     (payment_id, merchant_id, merchant_reference, status, currency, amount_minor, captured_minor, refunded_minor,
      channel, method_kind, card_bin, card_last4, exp_month, exp_year, scheme, wallet_provider, authorization_id,
      decline_code, decline_message, pending_operation_id, version, created_at_us, updated_at_us, routing_version,
-     routing_rule, card_token, risk_version, risk_rule, requested_minor, partial_authorization) = row
+     routing_rule, card_token, risk_version, risk_rule, requested_minor, partial_authorization, risk_card_key) = row
     return PaymentRecord(
         payment_id=payment_id, merchant_id=merchant_id, merchant_reference=merchant_reference,
         status=PaymentStatus(status), currency=currency, amount_minor=amount_minor,
@@ -641,7 +645,7 @@ def _payment_from_row(row: tuple) -> PaymentRecord:
         pending_operation_id=pending_operation_id, version=version, created_at_us=created_at_us,
         updated_at_us=updated_at_us, routing_version=routing_version, routing_rule=routing_rule,
         risk_version=risk_version, risk_rule=risk_rule, requested_minor=requested_minor,
-        partial_authorization=bool(partial_authorization))
+        partial_authorization=bool(partial_authorization), risk_card_key=risk_card_key)
 
 
 def _operation_values(operation: OperationRecord) -> tuple:
@@ -693,6 +697,15 @@ def _select_payment_page(connection: sqlite3.Connection, merchant_id: str, creat
         f"{_SELECT_PAYMENTS} WHERE {' AND '.join(conditions)} "
         "ORDER BY created_at_us DESC, payment_id DESC LIMIT ?", (*parameters, limit))
     return [_payment_from_row(row) for row in rows]
+
+
+def _select_risk_admissions(connection: sqlite3.Connection, after_us: int) -> list[RiskAdmission]:
+    # The conditions repeat the partial index payments_passed_risk's, so SQLite reads only the window.
+    rows = connection.execute(
+        "SELECT payment_id, merchant_id, currency, requested_minor, risk_card_key, created_at_us FROM payments "
+        "WHERE risk_version <> '' AND risk_rule = '' AND created_at_us > ? ORDER BY created_at_us, payment_id",
+        (after_us,))
+    return [RiskAdmission(*row) for row in rows]
 
 
 def _select_all_payments(connection: sqlite3.Connection) -> list[PaymentRecord]:
