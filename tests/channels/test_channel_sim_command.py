@@ -10,7 +10,6 @@ from payswitch.channels.base import Outcome
 from payswitch.channels.grpc_client import GrpcChannelClient
 from payswitch.v1 import channel_pb2, types_pb2
 
-STOP_WITHIN_S = 10
 
 
 def authorize_request(reference, number):
@@ -21,9 +20,9 @@ def authorize_request(reference, number):
 
 @pytest.mark.slow
 def test_serves_until_sigterm():
-    with channel_sim("--timeout-delay", "1") as (address, process):
+    with channel_sim("--timeout-delay", "1") as channel:
         async def call_once():
-            client = GrpcChannelClient("sim", address)
+            client = GrpcChannelClient("sim", channel.address)
             try:
                 return await client.authorize(authorize_request("cli_1", "4000000000000002"), 5)
             finally:
@@ -32,15 +31,14 @@ def test_serves_until_sigterm():
         response = asyncio.run(call_once())
         assert (response.outcome, response.decline_code) == (Outcome.DECLINED, "do_not_honor")
 
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(STOP_WITHIN_S) == 0, process.stderr.read()
+        assert channel.stop(signal.SIGTERM)[0] == 0, channel.stderr
 
 
 @pytest.mark.slow
 def test_no_batch_answers_batch_unimplemented_so_the_client_sends_single_calls():
-    with channel_sim("--no-batch") as (address, process):
+    with channel_sim("--no-batch") as channel:
         async def batch_once():
-            client = GrpcChannelClient("sim", address)
+            client = GrpcChannelClient("sim", channel.address)
             try:
                 requests = [authorize_request("cli_1", "4242424242424242"),
                             authorize_request("cli_2", "4000000000000002")]
@@ -52,5 +50,4 @@ def test_no_batch_answers_batch_unimplemented_so_the_client_sends_single_calls()
         assert [(response.outcome, response.decline_code) for response in responses] == [
             (Outcome.APPROVED, ""), (Outcome.DECLINED, "do_not_honor")]
         assert batch_supported is False
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(STOP_WITHIN_S) == 0, process.stderr.read()
+        assert channel.stop(signal.SIGTERM)[0] == 0, channel.stderr

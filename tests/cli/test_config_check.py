@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from live_switch import card
-from test_serve_and_restart import CommandProcess
+from processes import CommandProcess
 
 from payswitch.cli.main import main
 from payswitch.client import SyncSwitchClient

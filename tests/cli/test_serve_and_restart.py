@@ -8,59 +8,12 @@ import sys
 
 import pytest
 from live_switch import card
+from processes import CommandProcess, logged, write_config
 
 from payswitch.client import SyncSwitchClient
 from payswitch.v1 import types_pb2
 
 pytestmark = pytest.mark.slow
-
-
-def write_config(folder, secret: bytes, channel_target: str):
-    path = folder / "switch.toml"
-    path.write_text(f"""
-[switch]
-listen = "127.0.0.1:0"
-grace_seconds = 3
-
-[[channels]]
-name = "sim"
-target = "{channel_target}"
-timeout_ms = 2000
-
-[[merchants]]
-id = "m_shop"
-channel = "sim"
-[[merchants.keys]]
-id = "k1"
-secret_hex = "{secret.hex()}"
-""")
-    return path
-
-
-class CommandProcess:
-    """A `payswitch` command that serves until signalled; `address` is what its ready line names."""
-
-    def __init__(self, *args: str):
-        self.process = subprocess.Popen([sys.executable, "-m", "payswitch", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline()
-        assert " listening on " in line, line + self.process.stderr.read()
-        self.address = line.split()[-1]
-
-    def stop(self, signum=signal.SIGTERM) -> tuple[int, str]:
-        """Exit status and stdout; what it logged is kept in `stderr`."""
-        self.process.send_signal(signum)
-        try:
-            output, self.stderr = self.process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-        return self.process.returncode, output
-
-
-def logged(stderr: str) -> list[dict]:
-    """The JSON log lines of a command's stderr."""
-    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
 def test_state_survives_a_restart_and_sigterm_stops_cleanly(tmp_path):

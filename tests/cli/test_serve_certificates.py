@@ -6,7 +6,7 @@ import signal
 
 import pytest
 from live_switch import card
-from test_serve_and_restart import CommandProcess
+from processes import CommandProcess
 from test_serve_routing import wait_until
 from tls.certificates import CertificateAuthority
 from tls.test_certificate_reload import served_serial

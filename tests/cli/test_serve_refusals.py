@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from live_switch import card
-from test_serve_and_restart import CommandProcess, logged
+from processes import CommandProcess, logged
 
 from payswitch.client import SyncSwitchClient
 from payswitch.v1 import types_pb2

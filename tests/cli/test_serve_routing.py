@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 from live_switch import TIMEOUT, card
-from test_serve_and_restart import CommandProcess
+from processes import CommandProcess
 
 from payswitch.client import SyncSwitchClient
 

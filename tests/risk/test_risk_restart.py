@@ -8,8 +8,8 @@ import time
 
 import grpc
 import pytest
-from cli.test_serve_and_restart import CommandProcess, write_config
 from live_switch import APPROVE, DO_NOT_HONOR, LiveSwitch, card
+from processes import CommandProcess, write_config
 
 from payswitch.client import SyncSwitchClient
 from payswitch.v1 import admin_pb2, admin_pb2_grpc, types_pb2

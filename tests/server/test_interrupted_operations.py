@@ -8,7 +8,6 @@ payment FAILED channel_not_found, spending the caller's key.
 """
 
 import secrets
-import signal
 import sqlite3
 import threading
 import time
@@ -16,7 +15,7 @@ import time
 import grpc
 import pytest
 from live_switch import TIMEOUT, LiveSwitch, card
-from processes import channel_sim, payswitch_process
+from processes import CommandProcess, channel_sim, write_config
 
 from payswitch.client import SyncSwitchClient
 from payswitch.config import ResolverConfig
@@ -26,29 +25,6 @@ from payswitch.v1 import channel_pb2, channel_pb2_grpc, types_pb2
 pytestmark = pytest.mark.slow
 T = types_pb2
 SETTLE_WITHIN_S = 20
-
-
-def write_config(folder, secret: bytes, channel: str, resolver: str = "") -> str:
-    path = folder / "switch.toml"
-    path.write_text(f"""
-[switch]
-listen = "127.0.0.1:0"
-grace_seconds = 1
-
-[[channels]]
-name = "bank"
-target = "{channel}"
-timeout_ms = 8000
-
-[[merchants]]
-id = "m_shop"
-channel = "bank"
-[[merchants.keys]]
-id = "k1"
-secret_hex = "{secret.hex()}"
-{resolver}
-""")
-    return str(path)
 
 
 def wait_for_pending_operation(database, kind: str) -> str:
@@ -90,8 +66,7 @@ def kill_during(switch, database, kind: str, call) -> str:
     caller.start()
     reference = wait_for_pending_operation(database, kind)
     time.sleep(0.3)  # the call reaches the channel
-    switch.send_signal(signal.SIGKILL)
-    switch.wait()
+    switch.kill()
     caller.join(10)
     return reference
 
@@ -102,43 +77,43 @@ def kill_during(switch, database, kind: str, call) -> str:
 ], ids=["never-decided", "decided-unrecorded"])
 def test_a_retry_after_a_crash_finishes_the_authorization_at_once(tmp_path, number, latency_ms):
     secret, database = secrets.token_bytes(32), tmp_path / "switch.db"
-    with channel_sim("--latency-ms", latency_ms, "--timeout-delay", "3") as (channel, _):
-        config = write_config(tmp_path, secret, channel)
-        serve = ("serve", "--config", config, "--db", str(database), "--log-level", "WARNING")
+    with channel_sim("--latency-ms", latency_ms, "--timeout-delay", "3") as channel:
+        config = write_config(tmp_path, secret, channel.address, timeout_ms=8000)
+        serve = ("serve", "--config", str(config), "--db", str(database), "--log-level", "WARNING")
         request = dict(card=card(number), merchant_reference="order-k9", idempotency_key="k9-retry")
-        with payswitch_process(*serve) as (address, switch):
-            with SyncSwitchClient(address, "m_shop", "k1", secret, max_attempts=1, timeout=10) as client:
+        with CommandProcess(*serve) as switch:
+            with SyncSwitchClient(switch.address, "m_shop", "k1", secret, max_attempts=1, timeout=10) as client:
                 reference = kill_during(switch, database, "AUTHORIZATION",
                                         lambda: client.authorize(4_200, "USD", **request))
-        with payswitch_process(*serve) as (address, _):
-            with SyncSwitchClient(address, "m_shop", "k1", secret, timeout=10) as client:
+        with CommandProcess(*serve) as switch:
+            with SyncSwitchClient(switch.address, "m_shop", "k1", secret, timeout=10) as client:
                 payment = client.authorize(4_200, "USD", **request).payment
                 assert payment.status == T.PAYMENT_STATUS_AUTHORIZED
                 assert [op.operation_id for op in payment.operations] == [reference]
                 assert client.authorize(4_200, "USD", **request).payment == payment
-        assert channel_says(channel, reference) == channel_pb2.CHANNEL_OUTCOME_APPROVED
+        assert channel_says(channel.address, reference) == channel_pb2.CHANNEL_OUTCOME_APPROVED
 
 
 def test_the_resolver_sends_an_interrupted_capture_again_instead_of_failing_it(tmp_path):
     secret, database = secrets.token_bytes(32), tmp_path / "switch.db"
     resolver = "[resolver]\ninterval_seconds = 0.1\nmin_age_seconds = 0.2\n"
-    with channel_sim("--latency-ms", "1500") as (channel, _):
-        config = write_config(tmp_path, secret, channel, resolver)
-        serve = ("serve", "--config", config, "--db", str(database), "--log-level", "WARNING")
-        with payswitch_process(*serve) as (address, switch):
-            with SyncSwitchClient(address, "m_shop", "k1", secret, max_attempts=1, timeout=10) as client:
+    with channel_sim("--latency-ms", "1500") as channel:
+        config = write_config(tmp_path, secret, channel.address, timeout_ms=8000, extra=resolver)
+        serve = ("serve", "--config", str(config), "--db", str(database), "--log-level", "WARNING")
+        with CommandProcess(*serve) as switch:
+            with SyncSwitchClient(switch.address, "m_shop", "k1", secret, max_attempts=1, timeout=10) as client:
                 payment = client.authorize(5_000, "USD", card=card(), merchant_reference="order-cap").payment
                 reference = kill_during(switch, database, "CAPTURE",
                                         lambda: client.capture(payment.payment_id, 3_000, "USD"))
-        with payswitch_process(*serve) as (address, _):
-            with SyncSwitchClient(address, "m_shop", "k1", secret, timeout=10) as client:
+        with CommandProcess(*serve) as switch:
+            with SyncSwitchClient(switch.address, "m_shop", "k1", secret, timeout=10) as client:
                 deadline = time.monotonic() + SETTLE_WITHIN_S
                 while (current := client.get_payment(payment.payment_id).payment).status != \
                         T.PAYMENT_STATUS_CAPTURED and time.monotonic() < deadline:
                     time.sleep(0.1)
         assert (current.status, current.captured_minor) == (T.PAYMENT_STATUS_CAPTURED, 3_000)
         assert [op.operation_id for op in current.operations][1:] == [reference]
-        assert channel_says(channel, reference) == channel_pb2.CHANNEL_OUTCOME_APPROVED
+        assert channel_says(channel.address, reference) == channel_pb2.CHANNEL_OUTCOME_APPROVED
 
 
 class FakeClock:

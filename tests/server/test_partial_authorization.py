@@ -26,8 +26,8 @@ PARTIAL_THEN_TIMEOUT = "4000000000000333"
 
 @pytest.fixture(scope="module")
 def channel_process():
-    with channel_sim("--timeout-delay", "1") as (address, _):
-        yield address
+    with channel_sim("--timeout-delay", "1") as channel:
+        yield channel.address
 
 
 @pytest.fixture
