@@ -48,7 +48,7 @@ def test_the_readme_has_the_blocks_this_test_runs():
 
 
 #: What each block prints, in README order.
-PRINTED = ("StatusCode.FAILED_PRECONDITION illegal_transition\n", "50 refunds in 50 payments\n")
+PRINTED = ("StatusCode.FAILED_PRECONDITION illegal_transition\n", "100 refunds in 100 payments\n")
 
 
 @pytest.mark.parametrize("block, printed", list(zip(PYTHON_BLOCKS, PRINTED)), ids=["client", "batches"])
