@@ -25,6 +25,7 @@ TEST_CARDS = {
     "insufficient_funds": "4000000000009995",
     "channel_error": "4000000000000119",
     "timeout": "4000000000000259",
+    "partial": "4000000000000325",
 }
 
 
@@ -136,6 +137,16 @@ class DemoRun:
             return f"{_status_name(payment)} {payment.decline_code}".strip()
         return scenario
 
+    async def partial_accepted(self, i):
+        client = self._client(i)
+        payment = (await self._authorize(client, "partial", 2_000, allow_partial_authorization=True)).payment
+        captured = (await client.capture(payment.payment_id)).payment
+        return f"{_status_name(captured)} {captured.captured_minor} of {captured.requested_minor}"
+
+    async def partial_refused(self, i):
+        payment = (await self._authorize(self._client(i), "partial", 2_000)).payment
+        return f"{_status_name(payment)} {payment.decline_code}"
+
     async def idempotent_replay(self, i):
         client = self._client(i)
         key, reference = f"demo-replay-{secrets.token_hex(8)}", self._next_reference()
@@ -195,6 +206,9 @@ class DemoRun:
                          self.declined("insufficient_funds"))
         await self._path("channel error before acting", "FAILED channel_internal", self.declined("channel_error"))
         await self._path("channel timeout: outcome unknown", "PENDING", self.declined("timeout"), max(rounds // 5, 1))
+        await self._path("partial approval, accepted by the caller", "CAPTURED 1000 of 2000", self.partial_accepted)
+        await self._path("partial approval, not accepted: reversed", "DECLINED partial_approval_not_accepted",
+                         self.partial_refused)
         await self._path("same idempotency key sent twice at once", "same payment", self.idempotent_replay)
         await self._path("refund over the captured amount", "OUT_OF_RANGE", self.over_refund, max(rounds // 5, 1))
         await self._path("capture after void", "FAILED_PRECONDITION", self.capture_after_void, max(rounds // 5, 1))
@@ -207,12 +221,12 @@ class DemoRun:
 
 
 def _print_table(results: list[PathResult]) -> None:
-    width = max(len(r.name) for r in results)
-    print(f"{'path':<{width}}  {'runs':>4}  {'expected':<28}  result")
-    print("-" * (width + 50))
+    width, expected_width = max(len(r.name) for r in results), max(len(r.expected) for r in results)
+    print(f"{'path':<{width}}  {'runs':>4}  {'expected':<{expected_width}}  result")
+    print("-" * (width + expected_width + 22))
     for r in results:
         got = ", ".join(f"{outcome} x{n}" for outcome, n in sorted(r.outcomes.items()))
-        print(f"{r.name:<{width}}  {r.count:>4}  {r.expected:<28}  {'ok' if r.ok else 'UNEXPECTED: ' + got}")
+        print(f"{r.name:<{width}}  {r.count:>4}  {r.expected:<{expected_width}}  {'ok' if r.ok else 'UNEXPECTED: ' + got}")
 
 
 ROUTES = """
