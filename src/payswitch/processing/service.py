@@ -15,6 +15,11 @@ its route; when that channel surely did not act
 (connection refused, circuit open, concurrency limit full) the payment is moved to the next channel,
 durably before the next call, so a crash can never leave the switch asking the wrong channel what it
 did. Every channel call gets its own timeout cut to what the caller's deadline leaves.
+
+What the channel answered is recorded by `settlement`, which records no amount the channel did not
+confirm and may start a REVERSAL of a partial approval the caller did not accept (sent here, as a
+Void). A retry that finds its key's operation cut off between the two commits sends it again under
+the same reference (`_resume`); a channel too busy to be called frees the key (ChannelBusy).
 """
 
 import asyncio
