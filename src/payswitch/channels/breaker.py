@@ -155,7 +155,7 @@ class CircuitBreaker:
         # WARNING: from now on this channel's payments fail over or fail until a probe succeeds.
         logger.warning("channel %s circuit open after %s%s; refusing calls for %gs", self.name, reason,
                        f" (last: {last_failure})" if last_failure else "", self.open_seconds,
-                       extra={"channel": self.name, "breaker_state": "open"})
+                       extra={"channel": self.name, "breaker_state": BreakerState.OPEN})
 
     def _close(self) -> None:
         self._state = BreakerState.CLOSED

@@ -53,7 +53,7 @@ class AccessLine:
     def answered(self) -> None:
         self.status = "OK"
 
-    def refused(self, code: grpc.StatusCode | str, reason: str) -> None:
+    def refused(self, code: grpc.StatusCode | str, reason: str | None) -> None:
         self.status = code if isinstance(code, str) else code.name
         self.reason = reason
 

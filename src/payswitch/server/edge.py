@@ -104,7 +104,7 @@ class SwitchEdge:
             line.refused(errors.STATUS_BY_ERROR[type(error)], error.reason)
             await context.abort_with_status(errors.status_for_payment_error(error))
         except Exception:  # noqa: BLE001 - the caller gets INTERNAL, the server keeps serving
-            log.exception("%s failed for merchant %s", method.rsplit("/", 1)[1], merchant)
+            log.exception("%s failed for merchant %s", method, merchant)
             line.refused(grpc.StatusCode.INTERNAL, "internal")
             await context.abort_with_status(errors.INTERNAL)
 
