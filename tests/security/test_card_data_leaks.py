@@ -140,7 +140,8 @@ def test_no_card_number_or_cvv_is_found_anywhere(tmp_path, captured_logs):
     finally:
         live.close()
 
-    logs = captured_logs.getvalue()
+    # A latency is the switch's own measurement, so any number at all (a CVV's digits too): left out.
+    logs = re.sub(r'"latency_(?:us|ms)":[0-9]+', '"latency":0', captured_logs.getvalue())
     assert len(logs.splitlines()) > 100  # DEBUG logging was on and saw the traffic
     stored = b"".join(path.read_bytes() for path in sorted(tmp_path.glob("switch.db*")))
     assert len(stored) > 100_000

@@ -12,7 +12,8 @@ did not act), so the switch can send the payment to another channel instead.
                decides: success closes (counts reset), failure opens again for `open_seconds`.
 
 The state is computed from the injected clock when read, so tests move time instead of sleeping.
-No I/O here beyond a log line per transition.
+No I/O here beyond a log line per transition: WARNING when it opens (naming the failed call that
+opened it, when the caller says), INFO for half-open and closed.
 
 Each admitted call holds a `Permit` naming the period (`generation`) it was admitted in, and only
 results of the current period count: a slow call that started before the breaker opened cannot close
@@ -118,8 +119,9 @@ class CircuitBreaker:
             return Permit(probe=True, generation=self._generation)
         return None
 
-    def record(self, permit: Permit, success: bool) -> None:
-        """The answer of a call made under `permit`: `success` is False for a technical failure."""
+    def record(self, permit: Permit, success: bool, last_failure: str = "") -> None:
+        """The answer of a call made under `permit`: `success` is False for a technical failure, which
+        `last_failure` describes (the call and its answer) for the line logged if the breaker opens."""
         if permit.generation != self._generation:
             return
         state = self.state
@@ -130,28 +132,30 @@ class CircuitBreaker:
             if success:
                 self._close()
             else:
-                self._open("a failed probe")
+                self._open("a failed probe", last_failure)
         elif state is BreakerState.CLOSED:
             if success:
                 self._consecutive_failures = 0
                 return
             self._consecutive_failures += 1
             if self._consecutive_failures >= self.failure_threshold:
-                self._open(f"{self._consecutive_failures} consecutive failures")
+                self._open(f"{self._consecutive_failures} consecutive failures", last_failure)
 
     def release(self, permit: Permit) -> None:
         """A call made under `permit` ended without an answer: free its probe slot, count nothing."""
         if permit.probe and permit.generation == self._generation and self.state is BreakerState.HALF_OPEN:
             self._probes_in_flight -= 1
 
-    def _open(self, reason: str) -> None:
+    def _open(self, reason: str, last_failure: str) -> None:
         self._state = BreakerState.OPEN
         self._generation += 1
         self._opened_at = self._clock()
         self._probes_in_flight = 0
         self.transitions[BreakerState.OPEN] += 1
-        logger.info("channel %s circuit open after %s; refusing calls for %gs", self.name, reason,
-                    self.open_seconds)
+        # WARNING: from now on this channel's payments fail over or fail until a probe succeeds.
+        logger.warning("channel %s circuit open after %s%s; refusing calls for %gs", self.name, reason,
+                       f" (last: {last_failure})" if last_failure else "", self.open_seconds,
+                       extra={"channel": self.name, "breaker_state": BreakerState.OPEN})
 
     def _close(self) -> None:
         self._state = BreakerState.CLOSED

@@ -25,9 +25,13 @@ flight, and rolling statistics (`health`). Money safety decides every refusal's 
   a caller going away says nothing about the channel (its own timeouts come back as UNKNOWN and
   count). The same holds if the inner client breaks its contract and raises. Timeouts are passed to
   the inner client unchanged.
+- Every answer of unknown outcome (a timeout, a call cut after the request left), Inquire's too, is
+  logged at WARNING naming the channel, the operation and its reference (the operation id): the
+  payment stays PENDING until the channel says, and an operator may have to ask it.
 """
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,12 +42,16 @@ from .base import BatchableRequest, ChannelClient, ChannelResponse, Outcome, bat
 from .breaker import CircuitBreaker, is_technical_failure
 from .health import ChannelHealth, ChannelStats
 
+logger = logging.getLogger(__name__)
+
 CIRCUIT_OPEN_CODE = "channel_circuit_open"
 BUSY_CODE = "channel_busy"
 UNAVAILABLE_CODE = "channel_unavailable"
 #: FAILED decline codes after which the switch may try the next channel: the request surely never
 #: reached this channel.
 FAILOVER_CODES = frozenset({UNAVAILABLE_CODE, CIRCUIT_OPEN_CODE, BUSY_CODE})
+#: A WARNING about a batch names this many of its references; the resolver's lines name each one.
+_MAX_REFERENCES_LOGGED = 20
 
 
 def may_fail_over(response: ChannelResponse) -> bool:
@@ -108,24 +116,28 @@ class GuardedChannel(ChannelClient):
 
     async def authorize(self, request: channel_pb2.ChannelAuthorizeRequest,
                         timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.authorize(request, left))))[0]
+        return (await self._guarded("authorize", [request], timeout,
+                                    lambda left: self._one(self.inner.authorize(request, left))))[0]
 
     async def capture(self, request: channel_pb2.ChannelCaptureRequest,
                       timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.capture(request, left))))[0]
+        return (await self._guarded("capture", [request], timeout,
+                                    lambda left: self._one(self.inner.capture(request, left))))[0]
 
     async def void(self, request: channel_pb2.ChannelVoidRequest, timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.void(request, left))))[0]
+        return (await self._guarded("void", [request], timeout,
+                                    lambda left: self._one(self.inner.void(request, left))))[0]
 
     async def refund(self, request: channel_pb2.ChannelRefundRequest,
                      timeout: float | None = None) -> ChannelResponse:
-        return (await self._guarded(1, timeout, lambda left: self._one(self.inner.refund(request, left))))[0]
+        return (await self._guarded("refund", [request], timeout,
+                                    lambda left: self._one(self.inner.refund(request, left))))[0]
 
     async def batch(self, requests: Sequence[BatchableRequest], timeout: float | None = None) -> list[ChannelResponse]:
         batch_operation_names(requests)  # a wrong type is the caller's bug: raise before taking a slot
         if not requests:
             return []
-        return await self._guarded(len(requests), timeout, lambda left: self.inner.batch(requests, left))
+        return await self._guarded("batch", requests, timeout, lambda left: self.inner.batch(requests, left))
 
     async def inquire(self, request: channel_pb2.ChannelInquireRequest,
                       timeout: float | None = None) -> ChannelResponse:
@@ -135,11 +147,14 @@ class GuardedChannel(ChannelClient):
                 f"channel {self.name} has {self.settings.max_in_flight} calls in flight; inquiry not sent,"
                 " outcome still unknown"))
         async with self._slots:
+            started = self._clock()
             self.stats.in_flight += 1
             try:
-                return await self.inner.inquire(request, timeout)
+                response = await self.inner.inquire(request, timeout)
             finally:
                 self.stats.in_flight -= 1
+        self._warn_unknown("inquire", [request], [response], self._clock() - started, timeout)
+        return response
 
     async def close(self) -> None:
         await self.inner.close()
@@ -148,10 +163,11 @@ class GuardedChannel(ChannelClient):
     async def _one(call: Awaitable[ChannelResponse]) -> list[ChannelResponse]:
         return [await call]
 
-    async def _guarded(self, count: int, timeout: float | None,
+    async def _guarded(self, operation: str, requests: Sequence, timeout: float | None,
                        call: Callable[[float | None], Awaitable[list[ChannelResponse]]]) -> list[ChannelResponse]:
-        """`call(timeout left)` under a permit and a slot, its answers recorded; or `count` refusals,
-        uncalled."""
+        """`call(timeout left)` under a permit and a slot, its answers recorded; or one refusal per
+        request, uncalled."""
+        count = len(requests)
         permit = self.breaker.allow()
         if permit is None:
             self.stats.circuit_open_refusals += 1
@@ -178,8 +194,33 @@ class GuardedChannel(ChannelClient):
         latency = self._clock() - started
         for response in responses:
             self.stats.record(response, latency)
-        self.breaker.record(permit, success=not all(map(is_technical_failure, responses)))
+        self._warn_unknown(operation, requests, responses, latency, timeout)
+        failed = all(map(is_technical_failure, responses))
+        self.breaker.record(permit, success=not failed,
+                            last_failure=_last_failure(operation, requests, responses[0]) if failed else "")
         return responses
+
+    def _warn_unknown(self, operation: str, requests: Sequence, responses: Sequence[ChannelResponse], latency: float,
+                      timeout: float | None) -> None:
+        """A WARNING for a call whose outcome is unknown (it timed out, or was cut after the request
+        left): its payments stay PENDING until Inquire answers, and an operator may have to ask."""
+        unknown = [(request.reference, response) for request, response in zip(requests, responses)
+                   if response.outcome is Outcome.UNKNOWN]
+        if not unknown:
+            return
+        latency_ms = int(latency * 1000)
+        first = unknown[0][1].message
+        if operation == "batch":
+            logger.warning("channel %s: batch of %d: %d outcomes unknown after %d ms: %s", self.name, len(requests),
+                           len(unknown), latency_ms, first, extra={
+                               "channel": self.name, "operation": operation, "unknown": len(unknown),
+                               "references": [reference for reference, _ in unknown[:_MAX_REFERENCES_LOGGED]],
+                               "latency_ms": latency_ms, "timeout_ms": _milliseconds(timeout)})
+        else:
+            logger.warning("channel %s: %s %s outcome unknown after %d ms: %s", self.name, operation, unknown[0][0],
+                           latency_ms, first, extra={
+                               "channel": self.name, "operation": operation, "reference": unknown[0][0],
+                               "latency_ms": latency_ms, "timeout_ms": _milliseconds(timeout)})
 
     async def _take_slot(self, timeout: float | None) -> bool:
         """One of the `max_in_flight` slots, waited for as the module docstring says; False if none came."""
@@ -193,3 +234,14 @@ class GuardedChannel(ChannelClient):
         except TimeoutError:
             return False
         return True
+
+
+def _milliseconds(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
+
+
+def _last_failure(operation: str, requests: Sequence, response: ChannelResponse) -> str:
+    """The failed call that the breaker may open on, for its log line: `authorize op_...: <answer>`."""
+    call = f"batch of {len(requests)} from {requests[0].reference}" if operation == "batch" else (
+        f"{operation} {requests[0].reference}")
+    return f"{call}: {response.decline_code or response.message or response.outcome.value}"

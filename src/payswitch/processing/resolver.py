@@ -101,9 +101,9 @@ class PendingResolver:
             self._progress = {key: value for key, value in self._progress.items() if key in listed}
         results = await asyncio.gather(*(self._resolve(payment, operation) for payment, operation in due),
                                        return_exceptions=True)
-        for result in results:
+        for (payment, _), result in zip(due, results):
             if isinstance(result, Exception):
-                log.error("resolving an operation failed", exc_info=result)
+                log.error("resolving an operation failed", exc_info=result, extra={"payment_id": payment.payment_id})
         return sum(result is True for result in results)
 
     async def pending_report(self, older_than_s: float, limit: int) -> list[PendingView]:
@@ -152,7 +152,8 @@ class PendingResolver:
         self._progress.pop(operation.operation_id, None)
         if settled:
             log.info("payment %s: %s %s resolved through Inquire on %s: %s", payment.payment_id,
-                     operation.kind.value.lower(), operation.operation_id, payment.channel, progress.last_answer)
+                     operation.kind.value.lower(), operation.operation_id, payment.channel, progress.last_answer,
+                     extra={"payment_id": payment.payment_id})
             if (operation.kind is OperationKind.AUTHORIZATION and response.outcome is Outcome.APPROVED
                     and self._settings.late_authorization == "void"):
                 await self._void_late_authorization(payment)
@@ -167,7 +168,8 @@ class PendingResolver:
             return False
         self._progress.pop(operation.operation_id, None)
         log.info("payment %s: %s %s interrupted before its outcome was recorded; sent again to %s",
-                 payment.payment_id, operation.kind.value.lower(), operation.operation_id, payment.channel)
+                 payment.payment_id, operation.kind.value.lower(), operation.operation_id, payment.channel,
+                 extra={"payment_id": payment.payment_id})
         return True
 
     async def _void_late_authorization(self, payment: PaymentRecord) -> None:
@@ -175,11 +177,12 @@ class PendingResolver:
         try:
             await self._service.void(command)
             log.info("payment %s: authorization approved after the caller heard PENDING; voided by policy",
-                     payment.payment_id)
+                     payment.payment_id, extra={"payment_id": payment.payment_id})
         except IllegalTransition:
             pass  # nothing is held: a partial approval the caller did not accept was reversed instead
         except PaymentError as error:
-            log.error("payment %s: voiding the late authorization failed: %s", payment.payment_id, error.reason)
+            log.error("payment %s: voiding the late authorization failed: %s", payment.payment_id, error.reason,
+                      extra={"payment_id": payment.payment_id})
 
     def _back_off(self, progress: _Progress) -> None:
         delay = min(self._settings.max_backoff_seconds,
@@ -199,7 +202,7 @@ class PendingResolver:
                 log.error("payment %s: %s %s on channel %s pending for %d s after %d inquiries (last: %s)",
                           payment.payment_id, operation.kind.value.lower(), operation.operation_id,
                           payment.channel, (now_us - operation.updated_at_us) // 1_000_000, progress.inquiries,
-                          progress.last_answer)
+                          progress.last_answer, extra={"payment_id": payment.payment_id})
 
 
 def _describe(response: ChannelResponse) -> str:

@@ -12,6 +12,7 @@ import time
 import grpc
 from google.protobuf.message import DecodeError
 
+from ..channels.status_mapping import status_name
 from ..hotpath import signing, wire
 from ..logs import bind_log_context, log_context, new_trace_id
 from ..payments.errors import InvalidRequest, PaymentError
@@ -21,6 +22,7 @@ from ..tls import MERCHANT_NOT_PERMITTED, IdentityBinding, peer_identities
 from ..v1 import switch_pb2
 from ..wire_format import length_delimited
 from . import validation
+from .access_log import AccessLine, observed
 from .errors import STATUS_BY_ERROR
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class BatchRunner:
         year_month = (now.tm_year, now.tm_mon)
         commands = [self._command(merchant_id, fields, year_month) for fields in items]
         outcomes = await self._service.execute_batch(merchant_id, commands, budget)
+        bind_log_context(items=len(items), refused_items=sum(not isinstance(outcome, bytes) for outcome in outcomes))
         return b"".join(length_delimited(1, self._result(fields.kind, outcome, merchant_id))
                         for fields, outcome in zip(items, outcomes, strict=True))
 
@@ -103,36 +106,39 @@ class StreamHandler:
             reader.cancel()
 
     async def _answer(self, raw: bytes, identities: frozenset[str]) -> bytes:
+        line = AccessLine()
         with log_context(trace_id=new_trace_id(), method="Stream"):
-            return await self._answer_in_context(raw, identities)
+            return await observed(line, "Stream message", self._answer_in_context(raw, identities, line))
 
-    async def _answer_in_context(self, raw: bytes, identities: frozenset[str]) -> bytes:
+    async def _answer_in_context(self, raw: bytes, identities: frozenset[str], line: AccessLine) -> bytes:
         try:
             message = switch_pb2.StreamRequest.FromString(raw)
         except DecodeError:
-            return _stream_error(0, item_error(InvalidRequest({"request": "is not a valid payswitch.v1.StreamRequest"})))
+            return _stream_error(0, item_error(InvalidRequest({"request": "is not a valid payswitch.v1.StreamRequest"})),
+                                 line)
+        bind_log_context(sequence=message.sequence)
         metadata = [(header, value) for header, value in zip(signing.SIGNING_HEADERS, (
             message.merchant, message.key_id, message.timestamp, message.nonce, message.signature)) if value]
         try:
             merchant_id = self._verifier.verify(STREAM_METHOD, metadata, message.batch)
         except signing.SigningError as failure:
-            log.info("rejected a stream batch: %s", failure.reason)
+            line.refused_signature(failure.reason, message.merchant, message.key_id)
             return _stream_error(message.sequence, switch_pb2.ItemError(
                 code=grpc.StatusCode.UNAUTHENTICATED.value[0], reason=failure.reason,
-                message=f"request signature rejected: {failure.reason}"))
-        bind_log_context(merchant_id=merchant_id, sequence=message.sequence)
+                message=f"request signature rejected: {failure.reason}"), line)
+        bind_log_context(merchant_id=merchant_id, key_id=message.key_id)
         if self._binding is not None:
             refusal = self._binding.merchant_refusal(identities, merchant_id)
             if refusal is not None:
                 return _stream_error(message.sequence, switch_pb2.ItemError(
-                    code=refusal.code.value[0], reason=MERCHANT_NOT_PERMITTED, message=refusal.details))
+                    code=refusal.code.value[0], reason=MERCHANT_NOT_PERMITTED, message=refusal.details), line)
         try:
             body = await self._runner.run(merchant_id, message.batch)
         except PaymentError as error:
-            return _stream_error(message.sequence, item_error(error))
+            return _stream_error(message.sequence, item_error(error), line)
         except Exception:  # noqa: BLE001 - this batch gets INTERNAL, the stream goes on
             log.exception("stream batch of merchant %s failed", merchant_id)
-            return _stream_error(message.sequence, _INTERNAL)
+            return _stream_error(message.sequence, _INTERNAL, line)
         return switch_pb2.StreamResponse(sequence=message.sequence).SerializeToString() + length_delimited(2, body)
 
 
@@ -143,5 +149,6 @@ def item_error(error: PaymentError) -> switch_pb2.ItemError:
                           for field, description in getattr(error, "violations", {}).items()])
 
 
-def _stream_error(sequence: int, error: switch_pb2.ItemError) -> bytes:
+def _stream_error(sequence: int, error: switch_pb2.ItemError, line: AccessLine) -> bytes:
+    line.refused(status_name(error.code), error.reason)
     return switch_pb2.StreamResponse(sequence=sequence, error=error).SerializeToString()
