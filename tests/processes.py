@@ -63,15 +63,17 @@ def logged(stderr: str) -> list[dict]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-def write_config(folder, secret: bytes, channel_target: str, *, timeout_ms: int = 2000, extra: str = ""):
-    """A switch.toml in `folder`: one channel "sim" at `channel_target`, one merchant "m_shop" with key
-    "k1" of `secret`, and `extra` TOML after them."""
+def write_config(folder, secret: bytes, channel_target: str, *, timeout_ms: int = 2000, database=None,
+                 switch: str = "", extra: str = ""):
+    """A switch.toml in `folder`: its database `database` (folder/switch.db by default) and `switch`
+    lines in [switch], one channel "sim" at `channel_target`, one merchant "m_shop" with key "k1" of
+    `secret`, and `extra` TOML after them."""
     path = folder / "switch.toml"
-    path.write_text(f"""
-[switch]
+    path.write_text(f"""[switch]
 listen = "127.0.0.1:0"
+database = "{database or folder / 'switch.db'}"
 grace_seconds = 3
-
+{switch}
 [[channels]]
 name = "sim"
 target = "{channel_target}"

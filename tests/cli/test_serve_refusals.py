@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from live_switch import card
+import processes
 from processes import CommandProcess, logged
 
 from payswitch.client import SyncSwitchClient
@@ -19,25 +20,10 @@ pytestmark = pytest.mark.slow
 SECRET = secrets.token_bytes(32)
 
 
-def write_config(folder, *, switch: str = "", extra: str = "", database: str | None = None) -> str:
-    path = folder / "switch.toml"
-    path.write_text(f"""[switch]
-listen = "127.0.0.1:0"
-database = "{database or folder / 'switch.db'}"
-grace_seconds = 2
-{switch}
-[[channels]]
-name = "sim"
-target = "in-process"
-
-[[merchants]]
-id = "m_shop"
-channel = "sim"
-[[merchants.keys]]
-id = "k1"
-secret_hex = "{SECRET.hex()}"
-{extra}""")
-    return str(path)
+def write_config(folder, **settings) -> str:
+    """The refusal tests' switch: the built-in simulator, a merchant with SECRET; `settings` as
+    processes.write_config takes them."""
+    return str(processes.write_config(folder, SECRET, "in-process", **settings))
 
 
 def refusal(*args: str) -> list[str]:
